@@ -1,0 +1,1 @@
+"""BLAT reproduction library: data, models, metrics."""

@@ -1,0 +1,20 @@
+"""Runtime settings that are not tracked params (worker count), and the stages' logging set-up."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def num_workers() -> int:
+    """Worker processes for CPU-bound stages: $BLAT_NUM_WORKERS, else every core (not a tracked param)."""
+    value = os.environ.get("BLAT_NUM_WORKERS", "")
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise SystemExit(f"BLAT_NUM_WORKERS must be a positive integer, got {value!r}")
+        return int(value)
+    return os.cpu_count() or 1

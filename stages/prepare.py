@@ -1,0 +1,51 @@
+"""Stage `prepare@<dataset>`: real metadata format -> manifest.parquet + int16 waveform shards.
+
+DVC runs: python stages/prepare.py <dataset> --source data/sources/<dataset>.json
+          --out data/prepared/<dataset> --metrics metrics/prepare_<dataset>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from blat_core.atomic import atomic_path, write_json
+from blat_core.params import load_section
+from blat_core.prepare import PrepareError, PrepareParams, prepare_dataset
+from blat_core.readers import MetadataError
+from blat_core.runtime import num_workers, setup_logging
+
+log = logging.getLogger("prepare")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("--source", type=Path, required=True, help="fingerprint written by scan@<dataset>")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_section(args.params, "prepare", PrepareParams)
+    fingerprint = json.loads(args.source.read_text())
+    # Joined datasets' metadata (AudioSet tags, evaluation ids) as the scan saw it.
+    joins = {name: Path(info["path"]) for name, info in fingerprint["joins"].items()}
+    if joins:
+        joins[args.dataset] = Path(params.source(args.dataset).meta)
+    try:
+        with atomic_path(args.out) as tmp:
+            tmp.mkdir()
+            metrics = prepare_dataset(args.dataset, params, joins, tmp, num_workers())
+    except (PrepareError, MetadataError) as error:
+        raise SystemExit(f"prepare@{args.dataset} failed: {error}") from None
+    write_json(args.metrics, {"prepare": {args.dataset: metrics}})
+    log.info("%s: %d clips kept, %d skipped %s, %d flagged by the leakage guard, %.1f clips/s",
+             args.dataset, metrics["clips"], metrics["skipped_total"], metrics["skipped"],
+             metrics["leakage"]["flagged_clips"], metrics["clips_per_second"])
+
+
+if __name__ == "__main__":
+    main()
