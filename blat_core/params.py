@@ -21,8 +21,14 @@ class ParamsError(ValueError):
     """A params value is missing, unknown, of the wrong type or out of range."""
 
 
-def bounded(*, ge: float | None = None, gt: float | None = None, le: float | None = None,
-            choices: tuple | None = None, default: Any = dataclasses.MISSING) -> Any:
+def bounded(
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    choices: tuple | None = None,
+    default: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field with a range or a set of allowed values, checked on load."""
     meta = {"ge": ge, "gt": gt, "le": le, "choices": choices}
     return dataclasses.field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
@@ -92,8 +98,9 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint_text = " (write floats as 1.0e-4, not 1e-4: YAML 1.1 reads that as a string)"
-            raise ParamsError(f"{key}: expected a number, got {value!r}"
-                              + (hint_text if isinstance(value, str) else ""))
+            raise ParamsError(
+                f"{key}: expected a number, got {value!r}" + (hint_text if isinstance(value, str) else "")
+            )
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

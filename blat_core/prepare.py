@@ -70,8 +70,10 @@ class PrepareParams:
         try:
             source.audio_pattern.format(**PATTERN_FIELDS[name])
         except (KeyError, ValueError, IndexError) as error:
-            raise ParamsError(f"prepare.datasets.{name}.audio_pattern {source.audio_pattern!r} is not valid "
-                              f"({error}); placeholders available: {', '.join(PATTERN_FIELDS[name])}") from None
+            raise ParamsError(
+                f"prepare.datasets.{name}.audio_pattern {source.audio_pattern!r} is not valid "
+                f"({error}); placeholders available: {', '.join(PATTERN_FIELDS[name])}"
+            ) from None
         return source
 
 
@@ -101,6 +103,8 @@ def load_clip(path: str, target_rate: int, silence_dbfs: float) -> tuple[np.ndar
     """Read, mono-mix, resample and quantise one file; (int16 samples, "", "") or (None, reason, detail)."""
     if not os.path.isfile(path):
         return None, "missing_audio", path
+    if os.path.getsize(path) == 0:
+        return None, "empty_audio", "0-byte file"
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises several types for corrupt files
@@ -123,17 +127,28 @@ def _load_job(job: tuple[str, int, float]):
 
 
 # ---------------------------------------------------------------- the stage's work
-MANIFEST_SCHEMA = pa.schema([
-    ("audio_id", pa.string()), ("split", pa.string()), ("fold", pa.int16()), ("source_path", pa.string()),
-    ("youtube_id", pa.string()), ("duration", pa.float32()), ("tag_mids", pa.list_(pa.string())),
-    ("tag_names", pa.list_(pa.string())), ("captions", pa.list_(pa.string())), ("labels", pa.list_(pa.string())),
-    ("trainable", pa.bool_()), ("eval_overlap", pa.list_(pa.string())), ("shard", pa.int32()),
-    ("offset", pa.int64()), ("num_samples", pa.int64()),
-])
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("audio_id", pa.string()),
+        ("split", pa.string()),
+        ("fold", pa.int16()),
+        ("source_path", pa.string()),
+        ("youtube_id", pa.string()),
+        ("duration", pa.float32()),
+        ("tag_mids", pa.list_(pa.string())),
+        ("tag_names", pa.list_(pa.string())),
+        ("captions", pa.list_(pa.string())),
+        ("labels", pa.list_(pa.string())),
+        ("trainable", pa.bool_()),
+        ("eval_overlap", pa.list_(pa.string())),
+        ("shard", pa.int32()),
+        ("offset", pa.int64()),
+        ("num_samples", pa.int64()),
+    ]
+)
 
 
-def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], out_dir: Path,
-                    workers: int = 1) -> dict:
+def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], out_dir: Path, workers: int = 1) -> dict:
     """Write `out_dir/{manifest.parquet, waves_*.h5, skipped.csv}` for dataset `name`; return its metrics."""
     started = time.perf_counter()
     source = params.source(name)
@@ -148,8 +163,9 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     records, overlap_sources, seconds = [], Counter(), 0.0
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         loaded = pool.map(_load_job, jobs, chunksize=8)
-        for row, (samples, reason, detail) in tqdm(zip(read.rows, loaded), total=len(jobs), desc=f"prepare {name}",
-                                                   mininterval=2.0):
+        for row, (samples, reason, detail) in tqdm(
+            zip(read.rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
+        ):
             if samples is None:
                 problems.append(readers.Problem(row.ref, row.audio_id, reason, detail))
                 skipped_rows[reason] += 1
@@ -157,14 +173,25 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
             shard, offset = writer.add(row.audio_id, samples)
             overlap = [s for s in held_out.get(row.youtube_id, []) if not s.startswith(f"{name}/")]
             overlap_sources.update(overlap)
-            records.append({
-                "audio_id": row.audio_id, "split": row.split, "fold": row.fold, "source_path": row.source_path,
-                "youtube_id": row.youtube_id, "duration": len(samples) / params.sample_rate,
-                "tag_mids": row.tag_mids, "tag_names": row.tag_names,
-                "captions": row.captions, "labels": row.labels,
-                "trainable": row.split not in readers.EVAL_SPLITS[name] and not overlap,
-                "eval_overlap": overlap, "shard": shard, "offset": offset, "num_samples": len(samples),
-            })
+            records.append(
+                {
+                    "audio_id": row.audio_id,
+                    "split": row.split,
+                    "fold": row.fold,
+                    "source_path": row.source_path,
+                    "youtube_id": row.youtube_id,
+                    "duration": len(samples) / params.sample_rate,
+                    "tag_mids": row.tag_mids,
+                    "tag_names": row.tag_names,
+                    "captions": row.captions,
+                    "labels": row.labels,
+                    "trainable": row.split not in readers.EVAL_SPLITS[name] and not overlap,
+                    "eval_overlap": overlap,
+                    "shard": shard,
+                    "offset": offset,
+                    "num_samples": len(samples),
+                }
+            )
             seconds += len(samples) / params.sample_rate
     writer.flush()
     _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
@@ -174,14 +201,20 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     skipped = sum(skipped_rows.values())
     attempted = len(records) + skipped
     metrics = {
-        "rows_read": read.rows_read, "clips": len(records), "hours": round(seconds / 3600, 4),
-        "skipped": dict(sorted(skipped_rows.items())), "skipped_total": skipped,
+        "rows_read": read.rows_read,
+        "clips": len(records),
+        "hours": round(seconds / 3600, 4),
+        "skipped": dict(sorted(skipped_rows.items())),
+        "skipped_total": skipped,
         "unknown_labels": sum(1 for p in problems if p.reason in ("unknown_mid", "unknown_label")),
         "bad_fraction": round(skipped / attempted, 6) if attempted else 0.0,
         "shards": writer.shards_written,
-        "leakage": {"flagged_clips": sum(1 for r in records if r["eval_overlap"]),
-                    "by_source": dict(sorted(overlap_sources.items()))},
-        "seconds": round(elapsed, 2), "clips_per_second": round(attempted / max(elapsed, 1e-9), 1),
+        "leakage": {
+            "flagged_clips": sum(1 for r in records if r["eval_overlap"]),
+            "by_source": dict(sorted(overlap_sources.items())),
+        },
+        "seconds": round(elapsed, 2),
+        "clips_per_second": round(attempted / max(elapsed, 1e-9), 1),
     }
     if attempted == 0:
         raise PrepareError(f"{name}: no clips found; check prepare.datasets.{name}.meta ({meta})")
@@ -190,14 +223,16 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
         raise PrepareError(
             f"{name}: {skipped} of {attempted} clips are bad ({metrics['bad_fraction']:.1%} > "
             f"prepare.max_bad_fraction={params.max_bad_fraction}); by reason {dict(skipped_rows)}; "
-            f"e.g. {examples}. Fix prepare.datasets.{name}.audio / audio_pattern, or raise the limit.")
+            f"e.g. {examples}. Fix prepare.datasets.{name}.audio / audio_pattern, or raise the limit."
+        )
     return metrics
 
 
 def _write_manifest(path: Path, records: list[dict], name: str, sample_rate: int) -> None:
     columns = {f.name: [r[f.name] for r in records] for f in MANIFEST_SCHEMA}
     table = pa.table(columns, schema=MANIFEST_SCHEMA).replace_schema_metadata(
-        {"blat.dataset": name, "blat.sample_rate": str(sample_rate)})
+        {"blat.dataset": name, "blat.sample_rate": str(sample_rate)}
+    )
     pq.write_table(table, path, compression="zstd")
 
 

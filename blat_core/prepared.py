@@ -63,7 +63,7 @@ class PreparedDataset:
         """The clip's int16 mono samples at `self.sample_rate` (one contiguous slice read)."""
         i = self._position(audio_id)
         offset, length = self.columns["offset"][i], self.columns["num_samples"][i]
-        return self._shard(self.columns["shard"][i])["waveform"][offset:offset + length]
+        return self._shard(self.columns["shard"][i])["waveform"][offset : offset + length]
 
     def _position(self, audio_id: str) -> int:
         try:

@@ -22,8 +22,8 @@ class SourceRow:
 
     audio_id: str
     split: str
-    source_path: str                       # relative to the dataset's audio folder
-    ref: str                               # "file:line" for reports
+    source_path: str  # relative to the dataset's audio folder
+    ref: str  # "file:line" for reports
     fold: int = -1
     youtube_id: str = ""
     tag_mids: list[str] = field(default_factory=list)
@@ -78,8 +78,11 @@ def _csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True):
 
 def read_class_labels(meta: Path) -> dict[str, str]:
     """AudioSet's `class_labels_indices.csv`: mid -> display name (names may contain commas)."""
-    path = _require(meta / "class_labels_indices.csv", "point prepare.datasets.audioset.meta at the folder "
-                    "holding class_labels_indices.csv and the *_segments.csv files")
+    path = _require(
+        meta / "class_labels_indices.csv",
+        "point prepare.datasets.audioset.meta at the folder "
+        "holding class_labels_indices.csv and the *_segments.csv files",
+    )
     return {fields[1]: fields[2] for _, fields in _csv_rows(path) if len(fields) == 3}
 
 
@@ -90,8 +93,10 @@ def read_audioset_segments(meta: Path, classes: dict[str, str]) -> tuple[dict[st
     """All three segment files: YouTube id -> (split, start, end, known mids), plus problems."""
     result, segments = ReadResult(), {}
     for split in AUDIOSET_SPLITS:
-        path = _require(meta / f"{split}_segments.csv", "AudioSet segment lists are named "
-                        "{balanced_train,unbalanced_train,eval}_segments.csv")
+        path = _require(
+            meta / f"{split}_segments.csv",
+            "AudioSet segment lists are named {balanced_train,unbalanced_train,eval}_segments.csv",
+        )
         for line, fields in _csv_rows(path, skip_comments=True, header=False):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
@@ -122,8 +127,9 @@ def read_audioset(meta: Path, pattern: str) -> ReadResult:
             continue
         path = pattern.format(youtube_id=ytid, start=start, end=end, split=split)
         names = [classes[m] for m in mids]
-        result.rows.append(SourceRow(ytid, split, path, ref, youtube_id=ytid, tag_mids=mids, tag_names=names,
-                                     labels=names))
+        result.rows.append(
+            SourceRow(ytid, split, path, ref, youtube_id=ytid, tag_mids=mids, tag_names=names, labels=names)
+        )
     return result
 
 
@@ -150,9 +156,15 @@ def read_audiocaps(meta: Path, pattern: str, audioset_meta: Path | None) -> Read
                 continue
             if ytid not in clips:
                 mids = segments.get(ytid, (None, None, None, []))[3]
-                clips[ytid] = SourceRow(ytid, split, pattern.format(youtube_id=ytid, start_time=start, split=split),
-                                        ref, youtube_id=ytid, tag_mids=list(mids),
-                                        tag_names=[classes[m] for m in mids])
+                clips[ytid] = SourceRow(
+                    ytid,
+                    split,
+                    pattern.format(youtube_id=ytid, start_time=start, split=split),
+                    ref,
+                    youtube_id=ytid,
+                    tag_mids=list(mids),
+                    tag_names=[classes[m] for m in mids],
+                )
             clips[ytid].captions.append(caption.strip())
         result.rows.extend(clips.values())
     return result
@@ -164,18 +176,24 @@ CLOTHO_SPLITS = ("development", "validation", "evaluation")
 def read_clotho(meta: Path, pattern: str) -> ReadResult:
     result = ReadResult()
     for split in CLOTHO_SPLITS:
-        path = _require(meta / f"clotho_captions_{split}.csv", "Clotho v2 caption files are "
-                        "clotho_captions_{development,validation,evaluation}.csv")
+        path = _require(
+            meta / f"clotho_captions_{split}.csv",
+            "Clotho v2 caption files are clotho_captions_{development,validation,evaluation}.csv",
+        )
         for line, fields in _csv_rows(path):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
             captions = [c.strip() for c in fields[1:] if c.strip()]
             if len(fields) != 6 or len(captions) != 5:
-                result.problems.append(Problem(ref, fields[0], "malformed_row", f"expected file_name and 5 captions, "
-                                               f"got {len(fields)} fields"))
+                result.problems.append(
+                    Problem(
+                        ref, fields[0], "malformed_row", f"expected file_name and 5 captions, got {len(fields)} fields"
+                    )
+                )
                 continue
-            result.rows.append(SourceRow(fields[0], split, pattern.format(file_name=fields[0], split=split), ref,
-                                         captions=captions))
+            result.rows.append(
+                SourceRow(fields[0], split, pattern.format(file_name=fields[0], split=split), ref, captions=captions)
+            )
     return result
 
 
@@ -195,8 +213,7 @@ def read_macs(meta: Path, pattern: str) -> ReadResult:
         except (KeyError, TypeError, AttributeError) as error:
             result.problems.append(Problem(ref, str(entry)[:40], "malformed_row", f"missing field {error}"))
             continue
-        result.rows.append(SourceRow(name, "train", pattern.format(filename=name), ref, captions=captions,
-                                     labels=tags))
+        result.rows.append(SourceRow(name, "train", pattern.format(filename=name), ref, captions=captions, labels=tags))
     return result
 
 
@@ -210,8 +227,16 @@ def read_esc50(meta: Path, pattern: str) -> ReadResult:
         except (ValueError, IndexError) as error:
             result.problems.append(Problem(f"esc50.csv:{line}", fields[0], "malformed_row", str(error)))
             continue
-        result.rows.append(SourceRow(Path(name).stem, "all", pattern.format(filename=name, fold=fold),
-                                     f"esc50.csv:{line}", fold=fold, labels=[category]))
+        result.rows.append(
+            SourceRow(
+                Path(name).stem,
+                "all",
+                pattern.format(filename=name, fold=fold),
+                f"esc50.csv:{line}",
+                fold=fold,
+                labels=[category],
+            )
+        )
     return result
 
 
@@ -225,8 +250,16 @@ def read_us8k(meta: Path, pattern: str) -> ReadResult:
         except (ValueError, IndexError) as error:
             result.problems.append(Problem(f"UrbanSound8K.csv:{line}", fields[0], "malformed_row", str(error)))
             continue
-        result.rows.append(SourceRow(Path(name).stem, "all", pattern.format(slice_file_name=name, fold=fold),
-                                     f"UrbanSound8K.csv:{line}", fold=fold, labels=[label]))
+        result.rows.append(
+            SourceRow(
+                Path(name).stem,
+                "all",
+                pattern.format(slice_file_name=name, fold=fold),
+                f"UrbanSound8K.csv:{line}",
+                fold=fold,
+                labels=[label],
+            )
+        )
     return result
 
 
@@ -252,9 +285,17 @@ def read_fsd50k(meta: Path, pattern: str) -> ReadResult:
                 result.problems.append(Problem(ref, fields[0], "no_known_labels", fields[1]))
                 continue
             split = fields[3] if subset == "dev" else "eval"
-            result.rows.append(SourceRow(fields[0], split, pattern.format(fname=fields[0], subset=subset), ref,
-                                         labels=known, tag_mids=[vocabulary[n] for n in known],
-                                         tag_names=known))
+            result.rows.append(
+                SourceRow(
+                    fields[0],
+                    split,
+                    pattern.format(fname=fields[0], subset=subset),
+                    ref,
+                    labels=known,
+                    tag_mids=[vocabulary[n] for n in known],
+                    tag_names=known,
+                )
+            )
     return result
 
 
@@ -270,8 +311,16 @@ def read_vggsound(meta: Path, pattern: str) -> ReadResult:
         except (ValueError, IndexError) as error:
             result.problems.append(Problem(f"vggsound.csv:{line}", fields[0], "malformed_row", str(error)))
             continue
-        result.rows.append(SourceRow(f"{ytid}_{start:06d}", split, pattern.format(youtube_id=ytid, start=start),
-                                     f"vggsound.csv:{line}", youtube_id=ytid, labels=[label]))
+        result.rows.append(
+            SourceRow(
+                f"{ytid}_{start:06d}",
+                split,
+                pattern.format(youtube_id=ytid, start=start),
+                f"vggsound.csv:{line}",
+                youtube_id=ytid,
+                labels=[label],
+            )
+        )
     return result
 
 
@@ -279,7 +328,7 @@ def evaluation_youtube_ids(metas: dict[str, Path]) -> dict[str, list[str]]:
     """YouTube id -> the evaluation splits holding it (AudioSet eval, AudioCaps val/test, VGGSound test)."""
     held = defaultdict(list)
     if "audioset" in metas:
-        for line, fields in _csv_rows(metas["audioset"] / "eval_segments.csv", skip_comments=True, header=False):
+        for _, fields in _csv_rows(metas["audioset"] / "eval_segments.csv", skip_comments=True, header=False):
             held[fields[0]].append("audioset/eval")
     if "audiocaps" in metas:
         for split in ("val", "test"):
@@ -295,15 +344,28 @@ def evaluation_youtube_ids(metas: dict[str, Path]) -> dict[str, list[str]]:
 
 # Which splits of each dataset are evaluation splits (never used for training).
 EVAL_SPLITS = {
-    "audioset": {"eval"}, "audiocaps": {"val", "test"}, "clotho": {"validation", "evaluation"},
-    "macs": set(), "esc50": set(), "us8k": set(), "fsd50k": {"eval"}, "vggsound": {"test"},
+    "audioset": {"eval"},
+    "audiocaps": {"val", "test"},
+    "clotho": {"validation", "evaluation"},
+    "macs": set(),
+    "esc50": set(),
+    "us8k": set(),
+    "fsd50k": {"eval"},
+    "vggsound": {"test"},
 }
 
 
 def read_dataset(name: str, meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     """Dispatch to the reader of dataset `name`."""
-    simple = {"audioset": read_audioset, "clotho": read_clotho, "macs": read_macs, "esc50": read_esc50,
-              "us8k": read_us8k, "fsd50k": read_fsd50k, "vggsound": read_vggsound}
+    simple = {
+        "audioset": read_audioset,
+        "clotho": read_clotho,
+        "macs": read_macs,
+        "esc50": read_esc50,
+        "us8k": read_us8k,
+        "fsd50k": read_fsd50k,
+        "vggsound": read_vggsound,
+    }
     if name == "audiocaps":
         return read_audiocaps(meta, pattern, joins.get("audioset"))
     if name not in simple:

@@ -41,8 +41,7 @@ class ShardWriter:
             handle.create_dataset("waveform", data=np.concatenate(self._clips), track_times=False)
             handle.create_dataset("offsets", data=offsets, track_times=False)
             handle.create_dataset("lengths", data=lengths, track_times=False)
-            handle.create_dataset("audio_id", data=np.array(self._ids, dtype=h5py.string_dtype()),
-                                  track_times=False)
+            handle.create_dataset("audio_id", data=np.array(self._ids, dtype=h5py.string_dtype()), track_times=False)
             handle.attrs["sample_rate"] = self.sample_rate
         self.index += 1
         self._clips, self._ids, self._bytes = [], [], 0

@@ -52,7 +52,7 @@ def audio_listing(root: Path, threads: int = 16) -> dict:
         digests = list(pool.map(lambda rel: sampled_digest(root / rel), files, chunksize=256))
     listing = hashlib.blake2b(digest_size=16)
     total = 0
-    for rel, digest in zip(files, digests):
+    for rel, digest in zip(files, digests, strict=True):
         listing.update(f"{rel.as_posix()}\t{digest}\n".encode())
         total += (root / rel).stat().st_size
     return {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest()}

@@ -1,8 +1,8 @@
-"""Stage `scan@<dataset>`: fingerprint a dataset's metadata and audio listing (cheap; runs every repro).
+"""Stage `scan`: fingerprint each dataset's metadata and audio listing (cheap; runs on every repro).
 
 `prepare@<dataset>` depends on this fingerprint instead of on the audio folder, so `dvc status`
 never hashes millions of audio files, yet a changed audio folder still re-runs `prepare`.
-DVC runs: python stages/scan.py <dataset> --out data/sources/<dataset>.json
+DVC runs: python stages/scan.py --out data/sources   (writes data/sources/<dataset>.json)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from blat_core.atomic import write_json
+from blat_core.atomic import atomic_path, write_json
 from blat_core.params import load_section
 from blat_core.prepare import PrepareParams
 from blat_core.readers import YOUTUBE_DATASETS
@@ -30,23 +30,33 @@ def fingerprint(name: str, params: PrepareParams) -> dict:
         "dataset": name,
         "meta": metadata_fingerprint(Path(source.meta)),
         "audio": audio_listing(Path(source.audio)),
-        "joins": {other: metadata_fingerprint(Path(params.datasets[other].meta))
-                  for other in (joins if name in YOUTUBE_DATASETS else [])},
+        "joins": {
+            other: metadata_fingerprint(Path(params.datasets[other].meta))
+            for other in (joins if name in YOUTUBE_DATASETS else [])
+        },
     }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("dataset")
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="folder for one <dataset>.json per dataset")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
-    started = time.perf_counter()
-    result = fingerprint(args.dataset, load_section(args.params, "prepare", PrepareParams))
-    write_json(args.out, result)
-    log.info("%s: %d audio files (%.1f MB) listed in %.2f s", args.dataset, result["audio"]["files"],
-             result["audio"]["bytes"] / 1e6, time.perf_counter() - started)
+    params = load_section(args.params, "prepare", PrepareParams)
+    with atomic_path(args.out) as tmp:
+        tmp.mkdir()
+        for name in params.datasets:
+            started = time.perf_counter()
+            result = fingerprint(name, params)
+            write_json(tmp / f"{name}.json", result)
+            log.info(
+                "%s: %d audio files (%.1f MB) listed in %.2f s",
+                name,
+                result["audio"]["files"],
+                result["audio"]["bytes"] / 1e6,
+                time.perf_counter() - started,
+            )
 
 
 if __name__ == "__main__":

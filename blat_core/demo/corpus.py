@@ -131,16 +131,20 @@ def plan_corpus(p: DemoParams) -> Corpus:
         for _ in range(p.count(f"vggsound_{split}")):
             ytid, start = _youtube_id(rng), int(rng.integers(0, 30))
             key = str(rng.choice(vgg_keys))
-            clip = plan(f"vggsound/audio/{ytid}_{start:06d}.flac", ("yt", ytid), p.sample_rates.vggsound,
-                        p.clip_seconds, (key,))
-            corpus.add("vggsound", clip, {"youtube_id": ytid, "start": start, "label": labels.VGGSOUND[key],
-                                          "split": split})
+            clip = plan(
+                f"vggsound/audio/{ytid}_{start:06d}.flac", ("yt", ytid), p.sample_rates.vggsound, p.clip_seconds, (key,)
+            )
+            corpus.add(
+                "vggsound", clip, {"youtube_id": ytid, "start": start, "label": labels.VGGSOUND[key], "split": split}
+            )
             if split == "test" and len(vgg_overlap) < max(1, p.count("vggsound_test") // 10):
                 vgg_overlap.append((ytid, start, key))
 
     # AudioSet; AudioCaps train comes from unbalanced_train, val/test from balanced_train.
-    caps_need = {"unbalanced_train": p.count("audiocaps_train"),
-                 "balanced_train": p.count("audiocaps_val") + p.count("audiocaps_test")}
+    caps_need = {
+        "unbalanced_train": p.count("audiocaps_train"),
+        "balanced_train": p.count("audiocaps_val") + p.count("audiocaps_test"),
+    }
     audiocaps_pool = []
     for split in ("balanced_train", "unbalanced_train", "eval"):
         for i in range(p.count(f"audioset_{split}")):
@@ -150,23 +154,34 @@ def plan_corpus(p: DemoParams) -> Corpus:
                 events = _draw_events(rng, captioned, p.max_events)
             else:
                 events = _draw_events(rng, everything, p.max_events, str(rng.choice(list(labels.UNCAPTIONED))))
-            clip = plan(f"audioset/audio/{split}/Y{ytid}.flac", ("yt", ytid), p.sample_rates.audioset,
-                        p.clip_seconds, events)
+            clip = plan(
+                f"audioset/audio/{split}/Y{ytid}.flac", ("yt", ytid), p.sample_rates.audioset, p.clip_seconds, events
+            )
             corpus.add("audioset", clip, {"youtube_id": ytid, "start": start, "split": split})
             if for_caps:
                 audiocaps_pool.append((split, ytid, start, events))
     for ytid, start, key in vgg_overlap:
-        clip = plan(f"audioset/audio/unbalanced_train/Y{ytid}.flac", ("yt", ytid), p.sample_rates.audioset,
-                    p.clip_seconds, (key,))
+        clip = plan(
+            f"audioset/audio/unbalanced_train/Y{ytid}.flac",
+            ("yt", ytid),
+            p.sample_rates.audioset,
+            p.clip_seconds,
+            (key,),
+        )
         corpus.add("audioset", clip, {"youtube_id": ytid, "start": float(start), "split": "unbalanced_train"})
 
     val_test = [c for c in audiocaps_pool if c[0] == "balanced_train"]
     caps_splits = [("train", c) for c in audiocaps_pool if c[0] == "unbalanced_train"]
     caps_splits += [("val", c) for c in val_test[: p.count("audiocaps_val")]]
-    caps_splits += [("test", c) for c in val_test[p.count("audiocaps_val"):]]
+    caps_splits += [("test", c) for c in val_test[p.count("audiocaps_val") :]]
     for split, (_, ytid, start, events) in caps_splits:
-        clip = plan(f"audiocaps/audio/{split}/{ytid}_{int(start)}.wav", ("yt", ytid), p.sample_rates.audiocaps,
-                    p.clip_seconds, events)
+        clip = plan(
+            f"audiocaps/audio/{split}/{ytid}_{int(start)}.wav",
+            ("yt", ytid),
+            p.sample_rates.audiocaps,
+            p.clip_seconds,
+            events,
+        )
         corpus.add("audiocaps", clip, {"youtube_id": ytid, "start": int(start), "split": split})
 
     # Clotho: longer Freesound-like clips with five longer captions each.
@@ -174,8 +189,13 @@ def plan_corpus(p: DemoParams) -> Corpus:
     for split in ("development", "validation", "evaluation"):
         for i in range(p.count(f"clotho_{split}")):
             name = f"{rng.choice(words)} {rng.choice(words).lower()} recording {split[:3]}{i:04d}.wav"
-            clip = plan(f"clotho/audio/{split}/{name}", ("clotho", split, i), p.sample_rates.clotho,
-                        p.clotho_seconds, _draw_events(rng, captioned, p.max_events))
+            clip = plan(
+                f"clotho/audio/{split}/{name}",
+                ("clotho", split, i),
+                p.sample_rates.clotho,
+                p.clotho_seconds,
+                _draw_events(rng, captioned, p.max_events),
+            )
             corpus.add("clotho", clip, {"file_name": name, "split": split})
 
     # MACS: urban scenes with captions and tags from several annotators.
@@ -183,8 +203,13 @@ def plan_corpus(p: DemoParams) -> Corpus:
     scenes = ["street_traffic", "public_square", "park", "metro_station", "shopping_mall"]
     for i in range(p.count("macs")):
         name = f"{rng.choice(scenes)}-{rng.choice(cities)}-{1000 + i}-{40000 + 10 * i}-a.wav"
-        clip = plan(f"macs/audio/{name}", ("macs", i), p.sample_rates.macs, p.clip_seconds,
-                    _draw_events(rng, list(labels.MACS), min(p.max_events, 2)))
+        clip = plan(
+            f"macs/audio/{name}",
+            ("macs", i),
+            p.sample_rates.macs,
+            p.clip_seconds,
+            _draw_events(rng, list(labels.MACS), min(p.max_events, 2)),
+        )
         corpus.add("macs", clip, {"filename": name})
 
     # ESC-50 and UrbanSound8K: one labelled event per clip, by fold.
@@ -194,8 +219,18 @@ def plan_corpus(p: DemoParams) -> Corpus:
                 source = int(rng.integers(10_000, 300_000))
                 name = f"{fold}-{source}-{'ABCDEFGH'[take % 8]}-{target}.wav"
                 clip = plan(f"esc50/audio/{name}", ("esc50", name), p.sample_rates.esc50, p.clip_seconds, (key,))
-                corpus.add("esc50", clip, {"filename": name, "fold": fold, "target": target,
-                                           "category": category, "src_file": source, "take": name.split("-")[2]})
+                corpus.add(
+                    "esc50",
+                    clip,
+                    {
+                        "filename": name,
+                        "fold": fold,
+                        "target": target,
+                        "category": category,
+                        "src_file": source,
+                        "take": name.split("-")[2],
+                    },
+                )
     for key, (name_, class_id) in labels.US8K.items():
         for fold in range(1, 11):
             for occurrence in range(p.count("us8k_per_class_and_fold")):
@@ -203,12 +238,29 @@ def plan_corpus(p: DemoParams) -> Corpus:
                 name = f"{fs_id}-{class_id}-{occurrence}-0.wav"
                 stereo = rng.random() < 0.3
                 rate = 44100 if stereo else p.sample_rates.us8k
-                clip = plan(f"us8k/audio/fold{fold}/{name}", ("us8k", name, fold), rate,
-                            min(p.clip_seconds, 4.0), (key,), channels=2 if stereo else 1)
+                clip = plan(
+                    f"us8k/audio/fold{fold}/{name}",
+                    ("us8k", name, fold),
+                    rate,
+                    min(p.clip_seconds, 4.0),
+                    (key,),
+                    channels=2 if stereo else 1,
+                )
                 start = float(rng.uniform(0, 60))
-                corpus.add("us8k", clip, {"slice_file_name": name, "fsID": fs_id, "start": start,
-                                          "end": start + clip.seconds, "salience": int(rng.integers(1, 3)),
-                                          "fold": fold, "classID": class_id, "class": name_})
+                corpus.add(
+                    "us8k",
+                    clip,
+                    {
+                        "slice_file_name": name,
+                        "fsID": fs_id,
+                        "start": start,
+                        "end": start + clip.seconds,
+                        "salience": int(rng.integers(1, 3)),
+                        "fold": fold,
+                        "classID": class_id,
+                        "class": name_,
+                    },
+                )
 
     # FSD50K: variable-length, one or two labelled events.
     fname = 10_000
@@ -217,19 +269,24 @@ def plan_corpus(p: DemoParams) -> Corpus:
             fname += int(rng.integers(1, 50))
             events = _draw_events(rng, list(labels.FSD50K), min(p.max_events, 2))
             seconds = float(rng.uniform(0.3, 1.0)) * p.clip_seconds
-            clip = plan(f"fsd50k/FSD50K.{subset}_audio/{fname}.wav", ("fsd50k", fname), p.sample_rates.fsd50k,
-                        seconds, events)
+            clip = plan(
+                f"fsd50k/FSD50K.{subset}_audio/{fname}.wav", ("fsd50k", fname), p.sample_rates.fsd50k, seconds, events
+            )
             corpus.add("fsd50k", clip, {"fname": fname, "subset": subset, "split": rng.choice(split_options)})
     return corpus
 
 
 def _check(p: DemoParams) -> None:
     if p.count("audiocaps_train") > p.count("audioset_unbalanced_train"):
-        raise ParamsError("demo.sizes.audiocaps_train must not exceed demo.sizes.audioset_unbalanced_train "
-                          "(AudioCaps train clips are AudioSet unbalanced_train clips)")
+        raise ParamsError(
+            "demo.sizes.audiocaps_train must not exceed demo.sizes.audioset_unbalanced_train "
+            "(AudioCaps train clips are AudioSet unbalanced_train clips)"
+        )
     if p.count("audiocaps_val") + p.count("audiocaps_test") > p.count("audioset_balanced_train"):
-        raise ParamsError("demo.sizes.audiocaps_val + audiocaps_test must not exceed "
-                          "demo.sizes.audioset_balanced_train (they are AudioSet balanced_train clips)")
+        raise ParamsError(
+            "demo.sizes.audiocaps_val + audiocaps_test must not exceed "
+            "demo.sizes.audioset_balanced_train (they are AudioSet balanced_train clips)"
+        )
     if p.snr_db_min > p.snr_db_max or p.background_dbfs_min > p.background_dbfs_max:
         raise ParamsError("demo: each *_min must not exceed its *_max (snr_db, background_dbfs)")
 
@@ -239,8 +296,9 @@ def render_corpus(corpus: Corpus, root: Path, workers: int) -> dict[str, list[Pl
     placed = {}
     with ProcessPoolExecutor(max_workers=workers) as pool:
         results = pool.map(render_to_file, corpus.plans, [str(root)] * len(corpus.plans), chunksize=8)
-        for plan, events in tqdm(zip(corpus.plans, results), total=len(corpus.plans), desc="demo audio",
-                                 mininterval=2.0):
+        for plan, events in tqdm(
+            zip(corpus.plans, results, strict=True), total=len(corpus.plans), desc="demo audio", mininterval=2.0
+        ):
             placed[plan.path] = events
     return placed
 

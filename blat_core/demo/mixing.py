@@ -22,7 +22,7 @@ def seed_for(*parts: object) -> int:
 class ClipPlan:
     """Everything needed to render one demo audio file."""
 
-    path: str            # relative to the corpus root
+    path: str  # relative to the corpus root
     seed: int
     sample_rate: int
     seconds: float
@@ -55,7 +55,7 @@ def mix(plan: ClipPlan) -> tuple[np.ndarray, list[PlacedEvent]]:
         onset = int(rng.integers(0, max(1, length - len(wave) + 1)))
         snr_db = float(rng.uniform(*plan.snr_db))
         rms = np.sqrt(np.mean(wave**2)) + 1e-12
-        out[onset:onset + len(wave)] += wave * (background_rms * 10 ** (snr_db / 20) / rms)
+        out[onset : onset + len(wave)] += wave * (background_rms * 10 ** (snr_db / 20) / rms)
         placed.append(PlacedEvent(key, onset / sr, (onset + len(wave)) / sr, snr_db))
     if not np.isfinite(out).all():
         raise ValueError(f"demo generator produced non-finite samples for {plan.path} (events {plan.events})")

@@ -71,8 +71,14 @@ def _place(length: int, pieces: list[tuple[int, np.ndarray]]) -> np.ndarray:
     return out
 
 
-def _repeat(rng: np.random.Generator, sr: int, seconds: float, make: Callable[[], np.ndarray],
-            gap: tuple[float, float], count: tuple[int, int]) -> np.ndarray:
+def _repeat(
+    rng: np.random.Generator,
+    sr: int,
+    seconds: float,
+    make: Callable[[], np.ndarray],
+    gap: tuple[float, float],
+    count: tuple[int, int],
+) -> np.ndarray:
     """Repeat `make()` a random number of times with random gaps, trimmed to `seconds`."""
     pieces, cursor = [], 0
     for _ in range(rng.integers(count[0], count[1] + 1)):
@@ -97,6 +103,7 @@ def bark(rng, sr, seconds):
         tone = _harmonics(_phase(glide, sr, len(t)), [1, 0.7, 0.5, 0.3, 0.2])
         rough = _band_noise(rng, sr, len(t), 400, 3000)
         return (tone + 0.6 * rough) * _decay(len(t), sr, 0.05) * _attack_release(len(t), sr, 0.005, 0.02)
+
     return _repeat(rng, sr, seconds, one, (0.12, 0.4), (2, 5))
 
 
@@ -115,6 +122,7 @@ def bird(rng, sr, seconds):
         t = _time(sr, rng.uniform(0.04, 0.12))
         sweep = base * (1 + rng.uniform(-0.4, 0.4) * t / t[-1])
         return np.sin(_phase(sweep, sr, len(t))) * np.hanning(len(t))
+
     return _repeat(rng, sr, seconds, one, (0.03, 0.25), (4, 12))
 
 
@@ -140,8 +148,10 @@ def church_bell(rng, sr, seconds):
     ratios = [0.5, 1.0, 1.19, 1.5, 2.0, 2.52, 3.01]
     ring, period = rng.uniform(1.0, 2.0), rng.uniform(0.7, 1.5)
     t = _time(sr, min(seconds, 2.5))
-    strike = sum(np.sin(2 * np.pi * _nyq(sr, f0 * r) * t) * np.exp(-t * (1 + k) / ring) / (1 + 0.3 * k)
-                 for k, r in enumerate(ratios))
+    strike = sum(
+        np.sin(2 * np.pi * _nyq(sr, f0 * r) * t) * np.exp(-t * (1 + k) / ring) / (1 + 0.3 * k)
+        for k, r in enumerate(ratios)
+    )
     count = int(rng.integers(2, 6))
     return _place(int(sr * seconds), [(int(sr * k * period), strike) for k in range(count)])
 
@@ -201,6 +211,7 @@ def baby_cry(rng, sr, seconds):
         t = _time(sr, rng.uniform(0.6, 1.2))
         contour = f0 * (1 + 0.15 * np.sin(np.pi * t / t[-1])) * (1 + 0.04 * np.sin(2 * np.pi * 9 * t))
         return _harmonics(_phase(contour, sr, len(t)), [1, 0.9, 0.7, 0.5, 0.3]) * np.sin(np.pi * t / t[-1])
+
     return _repeat(rng, sr, seconds, one, (0.2, 0.5), (2, 4))
 
 
@@ -208,6 +219,7 @@ def cough(rng, sr, seconds):
     def one():
         length = int(sr * rng.uniform(0.15, 0.3))
         return _band_noise(rng, sr, length, 250, 3500) * _decay(length, sr, 0.06) * _attack_release(length, sr, 0.003)
+
     return _repeat(rng, sr, seconds, one, (0.1, 0.5), (1, 3))
 
 
@@ -219,6 +231,7 @@ def footsteps(rng, sr, seconds):
         thud = _band_noise(rng, sr, length, 60, rng.uniform(500, 1500)) * _decay(length, sr, 0.02)
         gap = np.zeros(int(sr * step) - length)
         return np.concatenate([thud, gap])
+
     return _repeat(rng, sr, seconds, one, (0.0, 0.02), (3, 8))
 
 
@@ -237,6 +250,7 @@ def knock(rng, sr, seconds):
     def one():
         t = _time(sr, 0.12)
         return (np.sin(2 * np.pi * f * t) + 0.3 * _band_noise(rng, sr, len(t), 1000, 4000)) * _decay(len(t), sr, 0.015)
+
     return _repeat(rng, sr, seconds, one, (0.06, 0.25), (2, 5))
 
 
@@ -250,6 +264,7 @@ def tick_tock(rng, sr, seconds):
         tone = tones[count[0] % 2]
         count[0] += 1
         return np.sin(2 * np.pi * _nyq(sr, tone) * t) * _decay(len(t), sr, 0.004)
+
     return _repeat(rng, sr, seconds, one, (0.0, 0.0), (4, 14))
 
 
@@ -260,6 +275,7 @@ def alarm_clock(rng, sr, seconds):
         t = _time(sr, rng.uniform(0.06, 0.12))
         beep = np.sign(np.sin(2 * np.pi * f * t)) * 0.6 + np.sin(2 * np.pi * f * t) * 0.4
         return beep * _attack_release(len(t), sr, 0.002, 0.005)
+
     return _repeat(rng, sr, seconds, one, (0.05, 0.1), (6, 20))
 
 
@@ -270,6 +286,7 @@ def telephone(rng, sr, seconds):
         t = _time(sr, rng.uniform(0.8, 1.6))
         trill = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * rng.uniform(15, 25) * t))
         return (np.sin(2 * np.pi * pair[0] * t) + np.sin(2 * np.pi * pair[1] * t)) * trill
+
     return _repeat(rng, sr, seconds, one, (0.6, 1.5), (1, 3))
 
 
@@ -288,6 +305,7 @@ def piano(rng, sr, seconds):
         t = _time(sr, note_len * rng.choice([1, 2]))
         f = rng.choice(scale)
         return _harmonics(2 * np.pi * f * t, [1, 0.5, 0.3, 0.15, 0.1]) * _decay(len(t), sr, 0.35)
+
     return _repeat(rng, sr, seconds, one, (0.0, 0.05), (4, 12))
 
 
@@ -300,6 +318,7 @@ def flute(rng, sr, seconds):
         tone = _harmonics(_phase(f, sr, len(t)), [1, 0.2, 0.1])
         breath = _band_noise(rng, sr, len(t), 1000, 6000)
         return (tone + 0.08 * breath) * _attack_release(len(t), sr, 0.05, 0.08)
+
     return _repeat(rng, sr, seconds, one, (0.0, 0.08), (3, 8))
 
 
@@ -316,7 +335,10 @@ def jackhammer(rng, sr, seconds):
     def one():
         length = int(sr / rate)
         hit = _band_noise(rng, sr, length, 100, 5000) * _decay(length, sr, 0.012)
-        return hit + 0.4 * np.sin(2 * np.pi * rng.uniform(1500, 2500) * _time(sr, length / sr)) * _decay(length, sr, 0.01)
+        return hit + 0.4 * np.sin(2 * np.pi * rng.uniform(1500, 2500) * _time(sr, length / sr)) * _decay(
+            length, sr, 0.01
+        )
+
     return _repeat(rng, sr, seconds, one, (0.0, 0.0), (int(rate), int(rate * 3)))
 
 
@@ -324,6 +346,7 @@ def gunshot(rng, sr, seconds):
     def one():
         length = int(sr * rng.uniform(0.25, 0.5))
         return _band_noise(rng, sr, length, 80, 8000) * _decay(length, sr, rng.uniform(0.03, 0.08))
+
     return _repeat(rng, sr, seconds, one, (0.1, 0.7), (1, 3))
 
 

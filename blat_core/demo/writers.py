@@ -59,31 +59,69 @@ def write_metadata(corpus: Corpus, placed: dict[str, list[PlacedEvent]], root: P
     _write_audiocaps(rows["audiocaps"], placed, root / "audiocaps" / "metadata", seed)
     _write_clotho(rows["clotho"], placed, root / "clotho" / "metadata", seed)
     _write_macs(rows["macs"], placed, root / "macs" / "metadata", seed)
-    _write(root / "esc50" / "meta" / "esc50.csv", csv_text(
-        ([r["filename"], r["fold"], r["target"], r["category"], r["category"] in labels.ESC10, r["src_file"],
-          r["take"]] for _, r in rows["esc50"]),
-        ["filename", "fold", "target", "category", "esc10", "src_file", "take"]))
-    _write(root / "us8k" / "metadata" / "UrbanSound8K.csv", csv_text(
-        ([r["slice_file_name"], r["fsID"], f"{r['start']:.6f}", f"{r['end']:.6f}", r["salience"], r["fold"],
-          r["classID"], r["class"]] for _, r in rows["us8k"]),
-        ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"]))
+    _write(
+        root / "esc50" / "meta" / "esc50.csv",
+        csv_text(
+            (
+                [
+                    r["filename"],
+                    r["fold"],
+                    r["target"],
+                    r["category"],
+                    r["category"] in labels.ESC10,
+                    r["src_file"],
+                    r["take"],
+                ]
+                for _, r in rows["esc50"]
+            ),
+            ["filename", "fold", "target", "category", "esc10", "src_file", "take"],
+        ),
+    )
+    _write(
+        root / "us8k" / "metadata" / "UrbanSound8K.csv",
+        csv_text(
+            (
+                [
+                    r["slice_file_name"],
+                    r["fsID"],
+                    f"{r['start']:.6f}",
+                    f"{r['end']:.6f}",
+                    r["salience"],
+                    r["fold"],
+                    r["classID"],
+                    r["class"],
+                ]
+                for _, r in rows["us8k"]
+            ),
+            ["slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class"],
+        ),
+    )
     _write_fsd50k(rows["fsd50k"], placed, root / "fsd50k" / "FSD50K.ground_truth")
-    _write(root / "vggsound" / "metadata" / "vggsound.csv", csv_text(
-        [r["youtube_id"], r["start"], r["label"], r["split"]] for _, r in rows["vggsound"]))
+    _write(
+        root / "vggsound" / "metadata" / "vggsound.csv",
+        csv_text([r["youtube_id"], r["start"], r["label"], r["split"]] for _, r in rows["vggsound"]),
+    )
 
 
 def _write_audioset(rows, placed, folder: Path, seed: int) -> None:
     classes = [(e.mid, e.display_name) for e in EVENTS] + list(labels.UNUSED_AUDIOSET)
     # The real file quotes every display name (several contain commas).
-    _write(folder / "class_labels_indices.csv",
-           "index,mid,display_name\n" + "".join(f'{i},{mid},"{name}"\n' for i, (mid, name) in enumerate(classes)))
+    _write(
+        folder / "class_labels_indices.csv",
+        "index,mid,display_name\n" + "".join(f'{i},{mid},"{name}"\n' for i, (mid, name) in enumerate(classes)),
+    )
     for split in ("balanced_train", "unbalanced_train", "eval"):
-        lines = [(r["youtube_id"], r["start"], r["start"] + plan.seconds, _mids(placed[plan.path]))
-                 for plan, r in rows if r["split"] == split]
-        header = (f"# Segments csv created by the BLAT demo generator (seed {seed})\n"
-                  f"# num_ytids={len(lines)}, num_segs={len(lines)}, num_unique_labels={len(classes)}, "
-                  f"num_positive_labels={sum(len(m) for *_, m in lines)}\n"
-                  "# YTID, start_seconds, end_seconds, positive_labels\n")
+        lines = [
+            (r["youtube_id"], r["start"], r["start"] + plan.seconds, _mids(placed[plan.path]))
+            for plan, r in rows
+            if r["split"] == split
+        ]
+        header = (
+            f"# Segments csv created by the BLAT demo generator (seed {seed})\n"
+            f"# num_ytids={len(lines)}, num_segs={len(lines)}, num_unique_labels={len(classes)}, "
+            f"num_positive_labels={sum(len(m) for *_, m in lines)}\n"
+            "# YTID, start_seconds, end_seconds, positive_labels\n"
+        )
         body = "".join(f'{y}, {s:.3f}, {e:.3f}, "{",".join(m)}"\n' for y, s, e, m in lines)
         _write(folder / f"{split}_segments.csv", header + body)
 
@@ -103,10 +141,15 @@ def _write_audiocaps(rows, placed, folder: Path, seed: int) -> None:
 
 def _write_clotho(rows, placed, folder: Path, seed: int) -> None:
     for split in ("development", "validation", "evaluation"):
-        lines = [[r["file_name"], *_captions(seed, placed[plan.path], "clotho", 5, "clotho", r["file_name"])]
-                 for plan, r in rows if r["split"] == split]
-        _write(folder / f"clotho_captions_{split}.csv",
-               csv_text(lines, ["file_name"] + [f"caption_{k}" for k in range(1, 6)]))
+        lines = [
+            [r["file_name"], *_captions(seed, placed[plan.path], "clotho", 5, "clotho", r["file_name"])]
+            for plan, r in rows
+            if r["split"] == split
+        ]
+        _write(
+            folder / f"clotho_captions_{split}.csv",
+            csv_text(lines, ["file_name"] + [f"caption_{k}" for k in range(1, 6)]),
+        )
 
 
 def _write_macs(rows, placed, folder: Path, seed: int) -> None:
@@ -115,8 +158,14 @@ def _write_macs(rows, placed, folder: Path, seed: int) -> None:
         events = placed[plan.path]
         tags = sorted({labels.MACS[e.key] for e in events})
         sentences = _captions(seed, events, "audiocaps", 3, "macs", r["filename"])
-        files.append({"filename": r["filename"], "annotations": [
-            {"annotator_id": 100 + k, "sentence": s, "tags": list(tags)} for k, s in enumerate(sentences)]})
+        files.append(
+            {
+                "filename": r["filename"],
+                "annotations": [
+                    {"annotator_id": 100 + k, "sentence": s, "tags": list(tags)} for k, s in enumerate(sentences)
+                ],
+            }
+        )
     _write(folder / "MACS.yaml", yaml.safe_dump({"files": files}, sort_keys=False))
 
 

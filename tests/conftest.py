@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny demo corpus and its prepared datasets, built once per test session."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from blat_core.demo.corpus import DemoParams, build_corpus
+from blat_core.params import from_dict
+from blat_core.prepare import PrepareParams, prepare_dataset
+from blat_core.readers import YOUTUBE_DATASETS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The `tiny` size: every dataset present, every split non-empty, seconds to build.
+TINY_DEMO = {"scale": 0.05, "clip_seconds": 2.0, "clotho_seconds": 3.0}
+TINY_SIZES = {"esc50_per_class_and_fold": 1, "us8k_per_class_and_fold": 1}
+
+
+def project_params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def tiny_params() -> dict:
+    """params.yaml with the demo shrunk to the tiny size."""
+    params = copy.deepcopy(project_params())
+    params["demo"].update(TINY_DEMO)
+    params["demo"]["sizes"].update(TINY_SIZES)
+    return params
+
+
+def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
+    """The project's prepare params with every dataset root moved into `corpus`."""
+    section = copy.deepcopy(project_params()["prepare"])
+    section.update(overrides)
+    for source in section["datasets"].values():
+        source["meta"] = source["meta"].replace("data/demo", str(corpus))
+        source["audio"] = source["audio"].replace("data/demo", str(corpus))
+    return from_dict(PrepareParams, section, "prepare")
+
+
+def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
+    if name not in YOUTUBE_DATASETS:
+        return {}
+    return {other: Path(params.datasets[other].meta) for other in YOUTUBE_DATASETS}
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_params() -> DemoParams:
+    return from_dict(DemoParams, tiny_params()["demo"], "demo")
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, tiny_demo_params) -> Path:
+    root = tmp_path_factory.mktemp("corpus") / "demo"
+    build_corpus(tiny_demo_params, root, workers=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory, tiny_corpus) -> dict[str, tuple[Path, dict]]:
+    """Every dataset of the tiny corpus prepared: name -> (folder, metrics)."""
+    params = prepare_params_for(tiny_corpus)
+    out = {}
+    for name in params.datasets:
+        folder = tmp_path_factory.mktemp("prepared") / name
+        folder.mkdir()
+        out[name] = (folder, prepare_dataset(name, params, joins_for(name, params), folder, workers=2))
+    return out

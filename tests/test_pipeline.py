@@ -1,0 +1,100 @@
+"""The DVC pipeline end to end on the tiny corpus: repro runs every stage, a second repro re-runs
+nothing but the cheap scan, and a changed audio file re-runs only its dataset's prepare."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from tests.conftest import ROOT, tiny_params
+
+
+def _run(args: list[str], cwd: Path, env: dict) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, dict]:
+    """A fresh git + DVC copy of the project's tracked files, with the tiny demo params."""
+    work = tmp_path_factory.mktemp("project")
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in tracked.split():
+        if name.startswith(("data/", "metrics/")) or name == "dvc.lock":
+            continue
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, work / name)
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    home = tmp_path_factory.mktemp("home")
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(home),
+        "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
+        "DVC_GLOBAL_CONFIG_DIR": str(home / "dvc-global"),
+        "DVC_SYSTEM_CONFIG_DIR": str(home / "dvc-system"),
+        "DVC_NO_ANALYTICS": "1",
+        "BLAT_NUM_WORKERS": "2",
+    }
+    for args in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@example.com"],
+        ["git", "config", "user.name", "test"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "init"],
+    ):
+        _run(args, work, env)
+    return work, env
+
+
+@pytest.mark.slow
+def test_repro_then_noop_then_one_dataset(project):
+    work, env = project
+    dvc = [sys.executable, "-m", "dvc"]
+    first = _ran(_run(dvc + ["repro"], work, env))
+    datasets = tiny_params()["prepare"]["datasets"]
+    assert first == {"make_demo", "scan"} | {f"prepare@{name}" for name in datasets}
+    for name in datasets:
+        metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
+        assert metrics["prepare"][name]["clips"] > 0
+
+    # Nothing changed: only the always-changed scan runs; every prepare is skipped.
+    assert _ran(_run(dvc + ["repro"], work, env)) == {"scan"}
+    status = _run(dvc + ["status"], work, env)
+    assert "prepare@" not in status and "make_demo" not in status
+
+
+@pytest.mark.slow
+def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path, tiny_corpus):
+    """With dataset roots outside DVC (as real data is), replacing one audio file re-runs only its prepare."""
+    work, env = project
+    external = tmp_path / "datasets"
+    shutil.copytree(tiny_corpus, external)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for source in params["prepare"]["datasets"].values():
+        source["meta"] = source["meta"].replace("data/demo", str(external))
+        source["audio"] = source["audio"].replace("data/demo", str(external))
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc = [sys.executable, "-m", "dvc", "repro", "prepare@esc50", "prepare@us8k"]
+    assert _ran(_run(dvc, work, env)) == {"scan", "prepare@esc50", "prepare@us8k"}
+    assert _ran(_run(dvc, work, env)) == {"scan"}
+
+    target = sorted((external / "esc50" / "audio").glob("*.wav"))[0]
+    samples, rate = sf.read(target, dtype="float32")
+    sf.write(target, np.roll(samples, 1234), rate, subtype="PCM_16")  # same size, other content
+    assert _ran(_run(dvc, work, env)) == {"scan", "prepare@esc50"}
