@@ -7,7 +7,6 @@ some VGGSound test clips also sit in AudioSet's training segments.
 
 from __future__ import annotations
 
-import logging
 import os
 import string
 from concurrent.futures import ProcessPoolExecutor
@@ -23,8 +22,6 @@ from blat_core.demo.mixing import ClipPlan, render_to_file, seed_for
 from blat_core.demo.sounds import EVENTS
 from blat_core.demo.writers import write_metadata
 from blat_core.params import ParamsError, bounded
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -102,155 +99,166 @@ def _youtube_id(rng: np.random.Generator) -> str:
     return "".join(rng.choice(list(alphabet), 11))
 
 
-def _draw_events(rng: np.random.Generator, pool: list[str], max_events: int, required: str | None = None) -> tuple:
-    count = int(rng.integers(1, max_events + 1))
-    keys = [required] if required else []
-    while len(keys) < count:
-        key = str(rng.choice(pool))
-        if key not in keys:
-            keys.append(key)
-    return tuple(keys)
-
-
 def plan_corpus(p: DemoParams) -> Corpus:
     """Decide every clip: ids, splits, events and file names (no audio rendered yet)."""
     _check(p)
-    rng = np.random.default_rng(seed_for(p.seed, "plan"))
-    corpus = Corpus()
-    everything = [e.key for e in EVENTS]
-    captioned = list(labels.CAPTIONED)
-    snr, bg = (p.snr_db_min, p.snr_db_max), (p.background_dbfs_min, p.background_dbfs_max)
+    planner = _Planner(p)
+    vggsound_in_audioset = planner.vggsound()
+    audiocaps_clips = planner.audioset(vggsound_in_audioset)
+    planner.audiocaps(audiocaps_clips)
+    planner.clotho()
+    planner.macs()
+    planner.esc50()
+    planner.us8k()
+    planner.fsd50k()
+    return planner.corpus
 
-    def plan(path, key, rate, seconds, events, channels=1):
-        return ClipPlan(path, seed_for(p.seed, key), rate, seconds, events, snr, bg, channels)
 
-    # VGGSound first: a tenth of its test clips also sit in AudioSet's training segments.
-    vgg_keys = list(labels.VGGSOUND)
-    vgg_overlap = []
-    for split in ("train", "test"):
-        for _ in range(p.count(f"vggsound_{split}")):
-            ytid, start = _youtube_id(rng), int(rng.integers(0, 30))
-            key = str(rng.choice(vgg_keys))
-            clip = plan(
-                f"vggsound/audio/{ytid}_{start:06d}.flac", ("yt", ytid), p.sample_rates.vggsound, p.clip_seconds, (key,)
-            )
-            corpus.add(
-                "vggsound", clip, {"youtube_id": ytid, "start": start, "label": labels.VGGSOUND[key], "split": split}
-            )
-            if split == "test" and len(vgg_overlap) < max(1, p.count("vggsound_test") // 10):
-                vgg_overlap.append((ytid, start, key))
+class _Planner:
+    """Draws every clip of the corpus from one seeded generator, dataset by dataset."""
 
-    # AudioSet; AudioCaps train comes from unbalanced_train, val/test from balanced_train.
-    caps_need = {
-        "unbalanced_train": p.count("audiocaps_train"),
-        "balanced_train": p.count("audiocaps_val") + p.count("audiocaps_test"),
-    }
-    audiocaps_pool = []
-    for split in ("balanced_train", "unbalanced_train", "eval"):
-        for i in range(p.count(f"audioset_{split}")):
-            ytid, start = _youtube_id(rng), float(10 * rng.integers(0, 30))
-            for_caps = i < caps_need.get(split, 0)
-            if for_caps or rng.random() >= p.uncaptioned_fraction:
-                events = _draw_events(rng, captioned, p.max_events)
-            else:
-                events = _draw_events(rng, everything, p.max_events, str(rng.choice(list(labels.UNCAPTIONED))))
-            clip = plan(
-                f"audioset/audio/{split}/Y{ytid}.flac", ("yt", ytid), p.sample_rates.audioset, p.clip_seconds, events
-            )
-            corpus.add("audioset", clip, {"youtube_id": ytid, "start": start, "split": split})
-            if for_caps:
-                audiocaps_pool.append((split, ytid, start, events))
-    for ytid, start, key in vgg_overlap:
-        clip = plan(
-            f"audioset/audio/unbalanced_train/Y{ytid}.flac",
-            ("yt", ytid),
-            p.sample_rates.audioset,
-            p.clip_seconds,
-            (key,),
+    def __init__(self, p: DemoParams):
+        self.p, self.corpus = p, Corpus()
+        self.rng = np.random.default_rng(seed_for(p.seed, "plan"))
+
+    def clip(self, path: str, key: tuple, rate: int, seconds: float, events: tuple, channels: int = 1) -> ClipPlan:
+        p = self.p
+        snr, background = (p.snr_db_min, p.snr_db_max), (p.background_dbfs_min, p.background_dbfs_max)
+        return ClipPlan(path, seed_for(p.seed, *key), rate, seconds, events, snr, background, channels)
+
+    def events(self, pool: list[str] | tuple[str, ...], max_events: int, required: str | None = None) -> tuple:
+        count = int(self.rng.integers(1, max_events + 1))
+        keys = [required] if required else []
+        while len(keys) < count:
+            key = str(self.rng.choice(pool))
+            if key not in keys:
+                keys.append(key)
+        return tuple(keys)
+
+    def vggsound(self) -> list[tuple[str, int, str]]:
+        """VGGSound clips; returns the tenth of its test clips that AudioSet's training segments also hold."""
+        p, rng, overlap = self.p, self.rng, []
+        for split in ("train", "test"):
+            for _ in range(p.count(f"vggsound_{split}")):
+                ytid, start, key = _youtube_id(rng), int(rng.integers(0, 30)), str(rng.choice(list(labels.VGGSOUND)))
+                path = f"vggsound/audio/{ytid}_{start:06d}.flac"
+                clip = self.clip(path, ("yt", ytid), p.sample_rates.vggsound, p.clip_seconds, (key,))
+                row = {"youtube_id": ytid, "start": start, "label": labels.VGGSOUND[key], "split": split}
+                self.corpus.add("vggsound", clip, row)
+                if split == "test" and len(overlap) < max(1, p.count("vggsound_test") // 10):
+                    overlap.append((ytid, start, key))
+        return overlap
+
+    def audioset(self, vggsound_clips: list[tuple[str, int, str]]) -> list[tuple]:
+        """AudioSet clips; returns those reserved for AudioCaps (train from unbalanced_train, val/test
+        from balanced_train), which only carry captioned classes."""
+        p, rng = self.p, self.rng
+        reserved = {
+            "unbalanced_train": p.count("audiocaps_train"),
+            "balanced_train": p.count("audiocaps_val") + p.count("audiocaps_test"),
+        }
+        for_audiocaps = []
+        for split in ("balanced_train", "unbalanced_train", "eval"):
+            for i in range(p.count(f"audioset_{split}")):
+                ytid, start = _youtube_id(rng), float(10 * rng.integers(0, 30))
+                captionable = i < reserved.get(split, 0)
+                if captionable or rng.random() >= p.uncaptioned_fraction:
+                    events = self.events(labels.CAPTIONED, p.max_events)
+                else:
+                    events = self.events([e.key for e in EVENTS], p.max_events, str(rng.choice(labels.UNCAPTIONED)))
+                self._audioset_clip(split, ytid, start, events)
+                if captionable:
+                    for_audiocaps.append((split, ytid, start, events))
+        for ytid, start, key in vggsound_clips:
+            self._audioset_clip("unbalanced_train", ytid, float(start), (key,))
+        return for_audiocaps
+
+    def _audioset_clip(self, split: str, ytid: str, start: float, events: tuple) -> None:
+        p = self.p
+        clip = self.clip(
+            f"audioset/audio/{split}/Y{ytid}.flac", ("yt", ytid), p.sample_rates.audioset, p.clip_seconds, events
         )
-        corpus.add("audioset", clip, {"youtube_id": ytid, "start": float(start), "split": "unbalanced_train"})
+        self.corpus.add("audioset", clip, {"youtube_id": ytid, "start": start, "split": split})
 
-    val_test = [c for c in audiocaps_pool if c[0] == "balanced_train"]
-    caps_splits = [("train", c) for c in audiocaps_pool if c[0] == "unbalanced_train"]
-    caps_splits += [("val", c) for c in val_test[: p.count("audiocaps_val")]]
-    caps_splits += [("test", c) for c in val_test[p.count("audiocaps_val") :]]
-    for split, (_, ytid, start, events) in caps_splits:
-        clip = plan(
-            f"audiocaps/audio/{split}/{ytid}_{int(start)}.wav",
-            ("yt", ytid),
-            p.sample_rates.audiocaps,
-            p.clip_seconds,
-            events,
-        )
-        corpus.add("audiocaps", clip, {"youtube_id": ytid, "start": int(start), "split": split})
+    def audiocaps(self, clips: list[tuple]) -> None:
+        """The same YouTube clips as AudioSet (same seed: the same sound), under AudioCaps' names."""
+        p = self.p
+        balanced = [c for c in clips if c[0] == "balanced_train"]
+        splits = [("train", c) for c in clips if c[0] == "unbalanced_train"]
+        splits += [("val", c) for c in balanced[: p.count("audiocaps_val")]]
+        splits += [("test", c) for c in balanced[p.count("audiocaps_val") :]]
+        for split, (_, ytid, start, events) in splits:
+            path = f"audiocaps/audio/{split}/{ytid}_{int(start)}.wav"
+            clip = self.clip(path, ("yt", ytid), p.sample_rates.audiocaps, p.clip_seconds, events)
+            self.corpus.add("audiocaps", clip, {"youtube_id": ytid, "start": int(start), "split": split})
 
-    # Clotho: longer Freesound-like clips with five longer captions each.
-    words = ["Rainy", "Urban", "Quiet", "Busy", "Morning", "Evening", "Kitchen", "Park", "Street", "Harbour"]
-    for split in ("development", "validation", "evaluation"):
-        for i in range(p.count(f"clotho_{split}")):
-            name = f"{rng.choice(words)} {rng.choice(words).lower()} recording {split[:3]}{i:04d}.wav"
-            clip = plan(
-                f"clotho/audio/{split}/{name}",
-                ("clotho", split, i),
-                p.sample_rates.clotho,
-                p.clotho_seconds,
-                _draw_events(rng, captioned, p.max_events),
-            )
-            corpus.add("clotho", clip, {"file_name": name, "split": split})
+    def clotho(self) -> None:
+        """Longer Freesound-like clips (file names with spaces), five longer captions each."""
+        p, rng = self.p, self.rng
+        words = ["Rainy", "Urban", "Quiet", "Busy", "Morning", "Evening", "Kitchen", "Park", "Street", "Harbour"]
+        for split in ("development", "validation", "evaluation"):
+            for i in range(p.count(f"clotho_{split}")):
+                name = f"{rng.choice(words)} {rng.choice(words).lower()} recording {split[:3]}{i:04d}.wav"
+                events = self.events(labels.CAPTIONED, p.max_events)
+                clip = self.clip(
+                    f"clotho/audio/{split}/{name}",
+                    ("clotho", split, i),
+                    p.sample_rates.clotho,
+                    p.clotho_seconds,
+                    events,
+                )
+                self.corpus.add("clotho", clip, {"file_name": name, "split": split})
 
-    # MACS: urban scenes with captions and tags from several annotators.
-    cities = ["barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris", "prague"]
-    scenes = ["street_traffic", "public_square", "park", "metro_station", "shopping_mall"]
-    for i in range(p.count("macs")):
-        name = f"{rng.choice(scenes)}-{rng.choice(cities)}-{1000 + i}-{40000 + 10 * i}-a.wav"
-        clip = plan(
-            f"macs/audio/{name}",
-            ("macs", i),
-            p.sample_rates.macs,
-            p.clip_seconds,
-            _draw_events(rng, list(labels.MACS), min(p.max_events, 2)),
-        )
-        corpus.add("macs", clip, {"filename": name})
+    def macs(self) -> None:
+        """Urban scenes (TAU file naming) with captions and tags from several annotators."""
+        p, rng = self.p, self.rng
+        cities = ["barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris", "prague"]
+        scenes = ["street_traffic", "public_square", "park", "metro_station", "shopping_mall"]
+        for i in range(p.count("macs")):
+            name = f"{rng.choice(scenes)}-{rng.choice(cities)}-{1000 + i}-{40000 + 10 * i}-a.wav"
+            events = self.events(tuple(labels.MACS), min(p.max_events, 2))
+            clip = self.clip(f"macs/audio/{name}", ("macs", i), p.sample_rates.macs, p.clip_seconds, events)
+            self.corpus.add("macs", clip, {"filename": name})
 
-    # ESC-50 and UrbanSound8K: one labelled event per clip, by fold.
-    for key, (category, target) in labels.ESC50.items():
-        for fold in range(1, 6):
-            for take in range(p.count("esc50_per_class_and_fold")):
-                source = int(rng.integers(10_000, 300_000))
-                name = f"{fold}-{source}-{'ABCDEFGH'[take % 8]}-{target}.wav"
-                clip = plan(f"esc50/audio/{name}", ("esc50", name), p.sample_rates.esc50, p.clip_seconds, (key,))
-                corpus.add(
-                    "esc50",
-                    clip,
-                    {
+    def esc50(self) -> None:
+        """One labelled event per clip, five folds, ESC-50 file naming."""
+        p, rng = self.p, self.rng
+        for key, (category, target) in labels.ESC50.items():
+            for fold in range(1, 6):
+                for take in range(p.count("esc50_per_class_and_fold")):
+                    source, take_letter = int(rng.integers(10_000, 300_000)), "ABCDEFGH"[take % 8]
+                    name = f"{fold}-{source}-{take_letter}-{target}.wav"
+                    clip = self.clip(
+                        f"esc50/audio/{name}", ("esc50", name), p.sample_rates.esc50, p.clip_seconds, (key,)
+                    )
+                    row = {
                         "filename": name,
                         "fold": fold,
                         "target": target,
                         "category": category,
                         "src_file": source,
-                        "take": name.split("-")[2],
-                    },
-                )
-    for key, (name_, class_id) in labels.US8K.items():
-        for fold in range(1, 11):
-            for occurrence in range(p.count("us8k_per_class_and_fold")):
-                fs_id = int(rng.integers(1000, 200_000))
-                name = f"{fs_id}-{class_id}-{occurrence}-0.wav"
-                stereo = rng.random() < 0.3
-                rate = 44100 if stereo else p.sample_rates.us8k
-                clip = plan(
-                    f"us8k/audio/fold{fold}/{name}",
-                    ("us8k", name, fold),
-                    rate,
-                    min(p.clip_seconds, 4.0),
-                    (key,),
-                    channels=2 if stereo else 1,
-                )
-                start = float(rng.uniform(0, 60))
-                corpus.add(
-                    "us8k",
-                    clip,
-                    {
+                        "take": take_letter,
+                    }
+                    self.corpus.add("esc50", clip, row)
+
+    def us8k(self) -> None:
+        """One labelled event per clip (at most 4 s), ten fold folders, some stereo at 44.1 kHz."""
+        p, rng = self.p, self.rng
+        for key, (label, class_id) in labels.US8K.items():
+            for fold in range(1, 11):
+                for occurrence in range(p.count("us8k_per_class_and_fold")):
+                    fs_id, stereo = int(rng.integers(1000, 200_000)), bool(rng.random() < 0.3)
+                    name = f"{fs_id}-{class_id}-{occurrence}-0.wav"
+                    clip = self.clip(
+                        f"us8k/audio/fold{fold}/{name}",
+                        ("us8k", name, fold),
+                        44100 if stereo else p.sample_rates.us8k,
+                        min(p.clip_seconds, 4.0),
+                        (key,),
+                        channels=2 if stereo else 1,
+                    )
+                    start = float(rng.uniform(0, 60))
+                    row = {
                         "slice_file_name": name,
                         "fsID": fs_id,
                         "start": start,
@@ -258,22 +266,26 @@ def plan_corpus(p: DemoParams) -> Corpus:
                         "salience": int(rng.integers(1, 3)),
                         "fold": fold,
                         "classID": class_id,
-                        "class": name_,
-                    },
-                )
+                        "class": label,
+                    }
+                    self.corpus.add("us8k", clip, row)
 
-    # FSD50K: variable-length, one or two labelled events.
-    fname = 10_000
-    for subset, split_options in (("dev", ("train", "train", "train", "val")), ("eval", (None,))):
-        for _ in range(p.count(f"fsd50k_{subset}")):
-            fname += int(rng.integers(1, 50))
-            events = _draw_events(rng, list(labels.FSD50K), min(p.max_events, 2))
-            seconds = float(rng.uniform(0.3, 1.0)) * p.clip_seconds
-            clip = plan(
-                f"fsd50k/FSD50K.{subset}_audio/{fname}.wav", ("fsd50k", fname), p.sample_rates.fsd50k, seconds, events
-            )
-            corpus.add("fsd50k", clip, {"fname": fname, "subset": subset, "split": rng.choice(split_options)})
-    return corpus
+    def fsd50k(self) -> None:
+        """Variable-length clips with one or two labelled events; dev (train/val) and eval."""
+        p, rng, fname = self.p, self.rng, 10_000
+        for subset, split_options in (("dev", ("train", "train", "train", "val")), ("eval", ("eval",))):
+            for _ in range(p.count(f"fsd50k_{subset}")):
+                fname += int(rng.integers(1, 50))
+                events = self.events(tuple(labels.FSD50K), min(p.max_events, 2))
+                seconds = float(rng.uniform(0.3, 1.0)) * p.clip_seconds
+                clip = self.clip(
+                    f"fsd50k/FSD50K.{subset}_audio/{fname}.wav",
+                    ("fsd50k", fname),
+                    p.sample_rates.fsd50k,
+                    seconds,
+                    events,
+                )
+                self.corpus.add("fsd50k", clip, {"fname": fname, "subset": subset, "split": rng.choice(split_options)})
 
 
 def _check(p: DemoParams) -> None:
