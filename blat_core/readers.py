@@ -217,50 +217,31 @@ def read_macs(meta: Path, pattern: str) -> ReadResult:
     return result
 
 
-def read_esc50(meta: Path, pattern: str) -> ReadResult:
-    path = _require(meta / "esc50.csv", "point prepare.datasets.esc50.meta at ESC-50's meta/ folder")
+def _read_folds(path: Path, pattern: str, file_key: str, columns: tuple[int, int, int]) -> ReadResult:
+    """A single-label, fold-based CSV (ESC-50, UrbanSound8K): `columns` = (file, fold, label) indices."""
     result = ReadResult()
+    file_col, fold_col, label_col = columns
     for line, fields in _csv_rows(path):
         result.rows_read += 1
+        ref = f"{path.name}:{line}"
         try:
-            name, fold, _, category = fields[0], int(fields[1]), int(fields[2]), fields[3]
+            name, fold, label = fields[file_col], int(fields[fold_col]), fields[label_col]
         except (ValueError, IndexError) as error:
-            result.problems.append(Problem(f"esc50.csv:{line}", fields[0], "malformed_row", str(error)))
+            result.problems.append(Problem(ref, fields[0], "malformed_row", str(error)))
             continue
-        result.rows.append(
-            SourceRow(
-                Path(name).stem,
-                "all",
-                pattern.format(filename=name, fold=fold),
-                f"esc50.csv:{line}",
-                fold=fold,
-                labels=[category],
-            )
-        )
+        path_in_audio = pattern.format(**{file_key: name, "fold": fold})
+        result.rows.append(SourceRow(Path(name).stem, "all", path_in_audio, ref, fold=fold, labels=[label]))
     return result
+
+
+def read_esc50(meta: Path, pattern: str) -> ReadResult:
+    path = _require(meta / "esc50.csv", "point prepare.datasets.esc50.meta at ESC-50's meta/ folder")
+    return _read_folds(path, pattern, "filename", (0, 1, 3))
 
 
 def read_us8k(meta: Path, pattern: str) -> ReadResult:
     path = _require(meta / "UrbanSound8K.csv", "point prepare.datasets.us8k.meta at UrbanSound8K's metadata/ folder")
-    result = ReadResult()
-    for line, fields in _csv_rows(path):
-        result.rows_read += 1
-        try:
-            name, fold, label = fields[0], int(fields[5]), fields[7]
-        except (ValueError, IndexError) as error:
-            result.problems.append(Problem(f"UrbanSound8K.csv:{line}", fields[0], "malformed_row", str(error)))
-            continue
-        result.rows.append(
-            SourceRow(
-                Path(name).stem,
-                "all",
-                pattern.format(slice_file_name=name, fold=fold),
-                f"UrbanSound8K.csv:{line}",
-                fold=fold,
-                labels=[label],
-            )
-        )
-    return result
+    return _read_folds(path, pattern, "slice_file_name", (0, 5, 7))
 
 
 def read_fsd50k(meta: Path, pattern: str) -> ReadResult:

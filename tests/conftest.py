@@ -32,13 +32,19 @@ def tiny_params() -> dict:
     return params
 
 
-def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
-    """The project's prepare params with every dataset root moved into `corpus`."""
-    section = copy.deepcopy(project_params()["prepare"])
-    section.update(overrides)
-    for source in section["datasets"].values():
+def relocated(params: dict, corpus: Path) -> dict:
+    """A copy of a params dict whose dataset roots point into `corpus` instead of data/demo."""
+    params = copy.deepcopy(params)
+    for source in params["prepare"]["datasets"].values():
         source["meta"] = source["meta"].replace("data/demo", str(corpus))
         source["audio"] = source["audio"].replace("data/demo", str(corpus))
+    return params
+
+
+def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
+    """The project's prepare params with every dataset root moved into `corpus`."""
+    section = relocated(project_params(), corpus)["prepare"]
+    section.update(overrides)
     return from_dict(PrepareParams, section, "prepare")
 
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, relocated, tiny_params
 
 
 def _run(args: list[str], cwd: Path, env: dict) -> str:
@@ -85,10 +85,7 @@ def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path, tiny_co
     work, env = project
     external = tmp_path / "datasets"
     shutil.copytree(tiny_corpus, external)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    for source in params["prepare"]["datasets"].values():
-        source["meta"] = source["meta"].replace("data/demo", str(external))
-        source["audio"] = source["audio"].replace("data/demo", str(external))
+    params = relocated(yaml.safe_load((work / "params.yaml").read_text()), external)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc = [sys.executable, "-m", "dvc", "repro", "prepare@esc50", "prepare@us8k"]
     assert _ran(_run(dvc, work, env)) == {"scan", "prepare@esc50", "prepare@us8k"}

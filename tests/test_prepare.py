@@ -19,7 +19,7 @@ from blat_core.prepare import PrepareError, load_clip, prepare_dataset
 from blat_core.prepared import PreparedDataset
 from stages import prepare as prepare_stage
 from stages import scan as scan_stage
-from tests.conftest import joins_for, prepare_params_for, project_params
+from tests.conftest import joins_for, prepare_params_for, project_params, relocated
 
 
 def _manifest(prepared, name):
@@ -165,12 +165,16 @@ def test_load_clip_reasons(tmp_path):
     assert reason == "" and samples.dtype == np.int16 and len(samples) == 3200
 
 
-def _write_params(path, corpus):
-    params = project_params()
-    for source in params["prepare"]["datasets"].values():
-        source["meta"] = source["meta"].replace("data/demo", str(corpus))
-        source["audio"] = source["audio"].replace("data/demo", str(corpus))
+def _write_params(path, corpus, **prepare_overrides):
+    params = relocated(project_params(), corpus)
+    params["prepare"].update(prepare_overrides)
     path.write_text(yaml.safe_dump(params))
+
+
+def _prepare_main(tmp_path, dataset, params):
+    source = tmp_path / "sources" / f"{dataset}.json"
+    args = [dataset, "--source", str(source), "--out", str(tmp_path / "out"), "--metrics", str(tmp_path / "m.json")]
+    prepare_stage.main([*args, "--params", str(params)])
 
 
 def test_stage_main_writes_outputs_atomically(tmp_path, tiny_corpus):
@@ -180,19 +184,7 @@ def test_stage_main_writes_outputs_atomically(tmp_path, tiny_corpus):
     scan_stage.main(["--out", str(tmp_path / "sources"), "--params", str(params)])
     fingerprint = json.loads((tmp_path / "sources" / "audiocaps.json").read_text())
     assert set(fingerprint["joins"]) == {"audioset", "vggsound"} and fingerprint["audio"]["files"] > 0
-    prepare_stage.main(
-        [
-            "audiocaps",
-            "--source",
-            str(tmp_path / "sources" / "audiocaps.json"),
-            "--out",
-            str(tmp_path / "out"),
-            "--metrics",
-            str(tmp_path / "m.json"),
-            "--params",
-            str(params),
-        ]
-    )
+    _prepare_main(tmp_path, "audiocaps", params)
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert metrics["prepare"]["audiocaps"]["clips"] == len(PreparedDataset(tmp_path / "out"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "out", "params.yaml", "sources"]
@@ -201,23 +193,8 @@ def test_stage_main_writes_outputs_atomically(tmp_path, tiny_corpus):
 def test_stage_failure_message_and_no_partial_output(tmp_path, damaged):
     root, _ = damaged
     params = tmp_path / "params.yaml"
-    _write_params(params, root)
-    data = yaml.safe_load(params.read_text())
-    data["prepare"]["max_bad_fraction"] = 0.0
-    params.write_text(yaml.safe_dump(data))
+    _write_params(params, root, max_bad_fraction=0.0)
     scan_stage.main(["--out", str(tmp_path / "sources"), "--params", str(params)])
     with pytest.raises(SystemExit, match=r"prepare@esc50 failed: esc50: 2 of"):
-        prepare_stage.main(
-            [
-                "esc50",
-                "--source",
-                str(tmp_path / "sources" / "esc50.json"),
-                "--out",
-                str(tmp_path / "out"),
-                "--metrics",
-                str(tmp_path / "m.json"),
-                "--params",
-                str(params),
-            ]
-        )
+        _prepare_main(tmp_path, "esc50", params)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "sources"]
