@@ -43,13 +43,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"prepare@{args.dataset} failed: {error}") from None
     write_json(args.metrics, {"prepare": {args.dataset: metrics}})
     log.info(
-        "%s: %d clips kept, %d skipped %s, %d flagged by the leakage guard, %.1f clips/s",
+        "%s: %d clips kept, %d skipped %s, %d flagged by the leakage guard",
         args.dataset,
         metrics["clips"],
         metrics["skipped_total"],
         metrics["skipped"],
         metrics["leakage"]["flagged_clips"],
-        metrics["clips_per_second"],
     )
 
 

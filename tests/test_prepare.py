@@ -198,3 +198,12 @@ def test_stage_failure_message_and_no_partial_output(tmp_path, damaged):
     with pytest.raises(SystemExit, match=r"prepare@esc50 failed: esc50: 2 of"):
         _prepare_main(tmp_path, "esc50", params)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml", "sources"]
+
+
+def test_metrics_are_repeatable(tmp_path, tiny_corpus, prepared):
+    """Preparing the same data again gives identical metrics and manifest (no timings in metrics)."""
+    params = prepare_params_for(tiny_corpus)
+    again = prepare_dataset("clotho", params, {}, tmp_path, workers=1)
+    assert again == prepared["clotho"][1]
+    first = pq.read_table(prepared["clotho"][0] / "manifest.parquet")
+    assert pq.read_table(tmp_path / "manifest.parquet").equals(first)
