@@ -100,12 +100,14 @@ def read_audioset_segments(meta: Path, classes: dict[str, str]) -> tuple[dict[st
         for line, fields in _csv_rows(path, skip_comments=True, header=False):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
+            if len(fields) != 4 or not fields[0]:
+                detail = f'expected YTID, start_seconds, end_seconds, "mids"; got {len(fields)} fields'
+                result.problems.append(Problem(ref, fields[0], "malformed_row", detail))
+                continue
             try:
                 ytid, start, end, mids = fields[0], float(fields[1]), float(fields[2]), fields[3]
-                if len(fields) != 4 or not ytid:
-                    raise ValueError(f"expected 4 fields, got {len(fields)}")
-            except (ValueError, IndexError) as error:
-                result.problems.append(Problem(ref, fields[0] if fields else "", "malformed_row", str(error)))
+            except ValueError as error:
+                result.problems.append(Problem(ref, fields[0], "malformed_row", f"bad time: {error}"))
                 continue
             known = []
             for mid in mids.split(","):
@@ -113,15 +115,14 @@ def read_audioset_segments(meta: Path, classes: dict[str, str]) -> tuple[dict[st
                     known.append(mid)
                 else:
                     result.problems.append(Problem(ref, ytid, "unknown_mid", mid))
-            segments[ytid] = (split, start, end, known)
+            segments[ytid] = (split, start, end, known, ref)
     return segments, result
 
 
 def read_audioset(meta: Path, pattern: str) -> ReadResult:
     classes = read_class_labels(meta)
     segments, result = read_audioset_segments(meta, classes)
-    for ytid, (split, start, end, mids) in segments.items():
-        ref = f"{split}_segments.csv"
+    for ytid, (split, start, end, mids, ref) in segments.items():
         if not mids:
             result.problems.append(Problem(ref, ytid, "no_known_labels", "every mid of the row is unknown"))
             continue
@@ -155,7 +156,7 @@ def read_audiocaps(meta: Path, pattern: str, audioset_meta: Path | None) -> Read
                 result.problems.append(Problem(ref, fields[1] if len(fields) > 1 else "", "malformed_row", str(error)))
                 continue
             if ytid not in clips:
-                mids = segments.get(ytid, (None, None, None, []))[3]
+                mids = segments[ytid][3] if ytid in segments else []
                 clips[ytid] = SourceRow(
                     ytid,
                     split,
