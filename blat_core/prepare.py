@@ -159,7 +159,7 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     problems = list(read.problems)
     skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))
     jobs = [(str(audio_root / row.source_path), params.sample_rate, params.silence_dbfs) for row in read.rows]
-    writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, params.sample_rate)
+    writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
     records, overlap_sources, seconds = [], Counter(), 0.0
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         loaded = pool.map(_load_job, jobs, chunksize=8)
@@ -196,6 +196,13 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     writer.flush()
     _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
     _write_problems(out_dir / "skipped.csv", problems)
+    if name == "audioset":  # the ontology travels with the data: the tagger's class order
+        classes = readers.read_class_labels(meta)
+        _write_csv(
+            out_dir / "classes.csv",
+            ["index", "mid", "display_name"],
+            [[i, mid, display] for i, (mid, display) in enumerate(classes.items())],
+        )
 
     elapsed = time.perf_counter() - started
     # Throughput goes to the log, not the metrics: metrics must be identical when a run is repeated.
@@ -239,8 +246,14 @@ def _write_manifest(path: Path, records: list[dict], name: str, sample_rate: int
 
 
 def _write_problems(path: Path, problems: list[readers.Problem]) -> None:
+    _write_csv(
+        path, ["ref", "audio_id", "reason", "detail"], [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]
+    )
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["ref", "audio_id", "reason", "detail"])
-    writer.writerows([p.ref, p.audio_id, p.reason, p.detail] for p in problems)
+    writer.writerow(header)
+    writer.writerows(rows)
     path.write_text(buffer.getvalue())

@@ -18,3 +18,16 @@ def num_workers() -> int:
             raise SystemExit(f"BLAT_NUM_WORKERS must be a positive integer, got {value!r}")
         return int(value)
     return os.cpu_count() or 1
+
+
+def loader_workers() -> int:
+    """DataLoader worker processes: $BLAT_LOADER_WORKERS, else 8 with a GPU and 0 on CPU (where the
+    workers would only compete with the training threads for the same cores)."""
+    value = os.environ.get("BLAT_LOADER_WORKERS", "")
+    if value:
+        if not value.isdigit():
+            raise SystemExit(f"BLAT_LOADER_WORKERS must be a non-negative integer, got {value!r}")
+        return int(value)
+    import torch
+
+    return 8 if torch.cuda.is_available() else 0

@@ -1,6 +1,7 @@
-"""Contiguous int16 waveform shards in HDF5: one flat array per shard plus an offset table.
+"""Contiguous HDF5 shards: per shard one flat array (clips concatenated along axis 0) plus an offset table.
 
-No HDF5 chunking: a clip is one plain slice, the fastest random read (SPEC §9).
+No HDF5 chunking: a clip is one plain slice, the fastest random read (SPEC §9). Waveforms are int16
+`waves_NNNNN.h5`; frame features are float16 `frames_rR_NNNNN.h5`.
 """
 
 from __future__ import annotations
@@ -11,40 +12,42 @@ import h5py
 import numpy as np
 
 
-def shard_name(index: int) -> str:
-    return f"waves_{index:05d}.h5"
+def shard_name(index: int, prefix: str = "waves") -> str:
+    return f"{prefix}_{index:05d}.h5"
 
 
 class ShardWriter:
-    """Append int16 clips; a shard is written when adding a clip would pass `max_bytes`."""
+    """Append arrays (n_i, ...) of one dtype; a shard is written when adding one would pass `max_bytes`."""
 
-    def __init__(self, folder: Path, max_bytes: int, sample_rate: int):
-        self.folder, self.max_bytes, self.sample_rate = folder, max_bytes, sample_rate
-        self.index, self._clips, self._ids, self._bytes = 0, [], [], 0
+    def __init__(self, folder: Path, max_bytes: int, attrs: dict, prefix: str = "waves", dataset: str = "waveform"):
+        self.folder, self.max_bytes, self.attrs = folder, max_bytes, attrs
+        self.prefix, self.dataset = prefix, dataset
+        self.index, self._items, self._ids, self._bytes = 0, [], [], 0
 
-    def add(self, audio_id: str, samples: np.ndarray) -> tuple[int, int]:
-        """Queue one clip; returns (shard index, sample offset inside the shard)."""
-        if self._clips and self._bytes + samples.nbytes > self.max_bytes:
+    def add(self, item_id: str, array: np.ndarray) -> tuple[int, int]:
+        """Queue one clip's array; returns (shard index, offset along axis 0 inside the shard)."""
+        if self._items and self._bytes + array.nbytes > self.max_bytes:
             self.flush()
-        offset = sum(len(c) for c in self._clips)
-        self._clips.append(samples.astype(np.int16, copy=False))
-        self._ids.append(audio_id)
-        self._bytes += samples.nbytes
+        offset = sum(len(a) for a in self._items)
+        self._items.append(array)
+        self._ids.append(item_id)
+        self._bytes += array.nbytes
         return self.index, offset
 
     def flush(self) -> None:
-        if not self._clips:
+        if not self._items:
             return
-        lengths = np.array([len(c) for c in self._clips], dtype=np.int64)
+        lengths = np.array([len(a) for a in self._items], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        with h5py.File(self.folder / shard_name(self.index), "w", track_order=False) as handle:
-            handle.create_dataset("waveform", data=np.concatenate(self._clips), track_times=False)
+        with h5py.File(self.folder / shard_name(self.index, self.prefix), "w") as handle:
+            handle.create_dataset(self.dataset, data=np.concatenate(self._items), track_times=False)
             handle.create_dataset("offsets", data=offsets, track_times=False)
             handle.create_dataset("lengths", data=lengths, track_times=False)
             handle.create_dataset("audio_id", data=np.array(self._ids, dtype=h5py.string_dtype()), track_times=False)
-            handle.attrs["sample_rate"] = self.sample_rate
+            for key, value in self.attrs.items():
+                handle.attrs[key] = value
         self.index += 1
-        self._clips, self._ids, self._bytes = [], [], 0
+        self._items, self._ids, self._bytes = [], [], 0
 
     @property
     def shards_written(self) -> int:

@@ -1,0 +1,60 @@
+"""Clip batches from prepared shards: int16 reads in the workers, zero padding with lengths,
+float conversion on the device (SPEC §9: move int16, convert once on the GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from blat_core.prepared import PreparedDataset
+
+
+class ClipDataset(torch.utils.data.Dataset):
+    """Item (index, crop seed or None) -> (int16 waveform, index); a seeded random crop when too long."""
+
+    def __init__(self, prepared: PreparedDataset, ids: list[str], max_samples: int | None):
+        self.prepared, self.ids, self.max_samples = prepared, list(ids), max_samples
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, item: tuple[int, tuple | None]) -> tuple[torch.Tensor, int]:
+        index, seed = item
+        wave = self.prepared.waveform(self.ids[index])
+        if self.max_samples is not None and len(wave) > self.max_samples:
+            # Training crops at random (seeded per step and position); evaluation never crops (seed None).
+            if seed is not None:
+                offset = int(np.random.default_rng(list(seed)).integers(0, len(wave) - self.max_samples + 1))
+                wave = wave[offset : offset + self.max_samples]
+        return torch.from_numpy(np.ascontiguousarray(wave)), index
+
+
+def pad_collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> (B, longest) int16 zero-padded waveforms, (B,) lengths, (B,) dataset indices."""
+    lengths = torch.tensor([len(wave) for wave, _ in items], dtype=torch.long)
+    waves = torch.zeros(len(items), int(lengths.max()), dtype=torch.int16)
+    for row, (wave, _) in enumerate(items):
+        waves[row, : len(wave)] = wave
+    return waves, lengths, torch.tensor([index for _, index in items], dtype=torch.long)
+
+
+def to_device_float(waves: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """int16 (B, T) -> float32 in [-1, 1) on `device` (the conversion happens after the transfer)."""
+    return waves.to(device, non_blocking=True).float().div_(32768.0)
+
+
+def loader(dataset: ClipDataset, batch_sampler, workers: int, device: torch.device) -> torch.utils.data.DataLoader:
+    """A DataLoader over explicit batches; pinned memory on GPU; each worker opens its own shard handles."""
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        collate_fn=pad_collate,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        multiprocessing_context="fork" if workers else None,
+    )
+
+
+def eval_batches(count: int, batch_size: int) -> list[list[tuple[int, None]]]:
+    """Sequential full-clip batches (no crop) over items 0..count-1."""
+    return [[(i, None) for i in range(start, min(count, start + batch_size))] for start in range(0, count, batch_size)]

@@ -1,0 +1,60 @@
+"""Self-describing model files: safetensors weights plus a JSON sidecar with the config to rebuild them.
+
+model.safetensors + model.json  {"kind": ..., "config": {...}, "meta": {...}}
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from blat_core.atomic import atomic_path
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, of another kind, or does not match the model it is loaded into."""
+
+
+def save_model(path: str | Path, state: dict[str, torch.Tensor], kind: str, config: dict, meta: dict | None = None):
+    """Write `<path>.safetensors` and `<path>.json` atomically."""
+    path = Path(path)
+    with atomic_path(path.with_suffix(".safetensors")) as tmp:
+        save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(tmp))
+    sidecar = {"kind": kind, "config": config, "meta": meta or {}}
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+
+
+def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """(weights, config, meta) of a model saved by `save_model`; checks the kind."""
+    path = Path(path)
+    sidecar_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
+    for required in (sidecar_path, weights_path):
+        if not required.is_file():
+            raise CheckpointError(f"{required} not found (a model is a .safetensors file plus a .json sidecar)")
+    sidecar = json.loads(sidecar_path.read_text())
+    if sidecar.get("kind") != kind:
+        raise CheckpointError(f"{sidecar_path} holds a {sidecar.get('kind')!r} model, expected {kind!r}")
+    return load_file(str(weights_path)), sidecar["config"], sidecar.get("meta", {})
+
+
+def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load `state` into `module`, failing with the first missing, unexpected or wrong-shaped key named."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{source}: missing keys {missing[:5]}{'…' if len(missing) > 5 else ''}, "
+            f"unexpected keys {unexpected[:5]}{'…' if len(unexpected) > 5 else ''}"
+        )
+    for key, value in state.items():
+        if value.shape != expected[key].shape:
+            raise CheckpointError(
+                f"{source}: key {key!r} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+    module.load_state_dict(state, strict=True)

@@ -1,0 +1,56 @@
+"""Stage `features@<dataset>`: CNN14 frame embeddings (float16) of every clip of a prepared dataset.
+
+Several processes split the clips when launched with torchrun (each writes its own shards).
+DVC runs: python stages/features.py --prepared data/prepared/<dataset> --encoder data/models/tagger
+          --out data/features/<dataset>
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from blat_core import training
+from blat_core.audio.encoder import load_audio_encoder
+from blat_core.features import FeaturesParams, Ranks, extract
+from blat_core.params import ParamsError, load_section
+from blat_core.prepared import PreparedDataset
+from blat_core.runtime import loader_workers, setup_logging
+
+log = logging.getLogger("features")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prepared", type=Path, required=True)
+    parser.add_argument("--encoder", type=Path, required=True, help="model folder of the tagger stage")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_section(args.params, "features", FeaturesParams)
+    ranks = Ranks.from_env()
+    device = training.pick_device()
+    if ranks.world > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    prepared = PreparedDataset(args.prepared)
+    model, _ = load_audio_encoder(args.encoder)
+    if model.sample_rate != prepared.sample_rate:
+        raise ParamsError(
+            f"{args.encoder} expects {model.sample_rate} Hz audio, {args.prepared} is at {prepared.sample_rate} Hz"
+        )
+    summary = extract(model.to(device), prepared, args.out, params, device, ranks, loader_workers())
+    if ranks.rank == 0:
+        log.info("%s: %d clips (this rank), dim %d", prepared.name, summary["clips"], summary["dim"])
+    if ranks.world > 1:
+        torch.distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
