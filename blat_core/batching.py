@@ -45,6 +45,8 @@ def to_device_float(waves: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 def loader(dataset: ClipDataset, batch_sampler, workers: int, device: torch.device) -> torch.utils.data.DataLoader:
     """A DataLoader over explicit batches; pinned memory on GPU; each worker opens its own shard handles."""
+    # An own generator: creating the iterator must not draw from the global RNG, or a resumed run's
+    # dropout masks would differ from an uninterrupted run's.
     return torch.utils.data.DataLoader(
         dataset,
         batch_sampler=batch_sampler,
@@ -52,6 +54,7 @@ def loader(dataset: ClipDataset, batch_sampler, workers: int, device: torch.devi
         num_workers=workers,
         pin_memory=device.type == "cuda",
         multiprocessing_context="fork" if workers else None,
+        generator=torch.Generator().manual_seed(0),
     )
 
 

@@ -93,7 +93,6 @@ def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.nda
 
     key = (source_rate, target_rate)
     if key not in _RESAMPLERS:
-        torch.set_num_threads(1)
         _RESAMPLERS[key] = torchaudio.transforms.Resample(source_rate, target_rate)
     with torch.no_grad():
         return _RESAMPLERS[key](torch.from_numpy(samples)).numpy()
@@ -124,6 +123,12 @@ def load_clip(path: str, target_rate: int, silence_dbfs: float) -> tuple[np.ndar
 
 def _load_job(job: tuple[str, int, float]):
     return load_clip(*job)
+
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
 
 
 # ---------------------------------------------------------------- the stage's work
@@ -161,7 +166,7 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     jobs = [(str(audio_root / row.source_path), params.sample_rate, params.silence_dbfs) for row in read.rows]
     writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
     records, overlap_sources, seconds = [], Counter(), 0.0
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init) as pool:
         loaded = pool.map(_load_job, jobs, chunksize=8)
         for row, (samples, reason, detail) in tqdm(
             zip(read.rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0

@@ -192,8 +192,10 @@ class Curves:
             shutil.rmtree(self.folder, ignore_errors=True)  # a fresh run starts fresh curves
             return
         for tsv in (self.folder / "plots" / "metrics").rglob("*.tsv"):
-            header, *rows = tsv.read_text().splitlines()  # columns: timestamp, step, value
-            tsv.write_text("\n".join([header] + [r for r in rows if int(r.split("\t")[1]) <= step]) + "\n")
+            header, *rows = tsv.read_text().splitlines()
+            column = header.split("\t").index("step")
+            kept = [row for row in rows if int(row.split("\t")[column]) <= step]
+            tsv.write_text("\n".join([header, *kept]) + "\n")
 
     def log(self, step: int, values: dict[str, float]) -> None:
         self.live.step = step

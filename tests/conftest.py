@@ -25,10 +25,12 @@ def project_params() -> dict:
 
 
 def tiny_params() -> dict:
-    """params.yaml with the demo shrunk to the tiny size."""
+    """params.yaml with the demo shrunk to the tiny size and the models to a few steps of a narrow CNN14."""
     params = copy.deepcopy(project_params())
     params["demo"].update(TINY_DEMO)
     params["demo"]["sizes"].update(TINY_SIZES)
+    params["audio_encoder"]["channels"] = [4, 8, 16, 32, 64, 64]
+    params["tagger"].update({"steps": 6, "batch_size": 8, "warmup_steps": 2, "log_every": 2, "checkpoint_every": 3})
     return params
 
 

@@ -68,7 +68,9 @@ def test_repro_then_noop_then_one_dataset(project):
     dvc = [sys.executable, "-m", "dvc"]
     first = _ran(_run(dvc + ["repro"], work, env))
     datasets = tiny_params()["prepare"]["datasets"]
-    assert first == {"make_demo", "scan"} | {f"prepare@{name}" for name in datasets}
+    features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
+    assert first == {"make_demo", "scan", "tagger"} | {f"prepare@{name}" for name in datasets} | features
+    assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
     for name in datasets:
         metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
         assert metrics["prepare"][name]["clips"] > 0

@@ -30,6 +30,14 @@ def rename_panns_key(key: str) -> str:
     return key
 
 
+def panns_key(key: str) -> str:
+    """Our name -> the PANNs name (inverse of `rename_panns_key`)."""
+    match = re.fullmatch(r"blocks\.(\d)\.(.+)", key)
+    if match:
+        return f"conv_block{int(match.group(1)) + 1}.{match.group(2)}"
+    return "fc_audioset." + key[len("head.") :] if key.startswith("head.") else key
+
+
 def import_panns(path: str | Path, model: Cnn14) -> list[str]:
     """Load a PANNs checkpoint file into `model`; returns the dropped front-end keys (also logged)."""
     path = Path(path)
@@ -40,6 +48,9 @@ def import_panns(path: str | Path, model: Cnn14) -> list[str]:
         raise CheckpointError(f"{path}: expected a dict with the weights under 'model' (the PANNs format)")
     dropped = sorted(k for k in payload["model"] if k.startswith(FRONT_END_PREFIXES))
     expected = model.state_dict()
+    for ours in expected:
+        if not ours.startswith("frontend.") and panns_key(ours) not in payload["model"]:
+            raise CheckpointError(f"{path}: key {panns_key(ours)!r} is missing (our CNN14 needs it as {ours!r})")
     for key, value in payload["model"].items():
         ours = rename_panns_key(key)
         if key in dropped or (ours.startswith("head.") and model.head is None):

@@ -1,0 +1,83 @@
+"""features: every clip's frame embeddings, equal to the model on the clip alone, and the same
+whether one process or two (torchrun, gloo) compute them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
+from blat_core.checkpoints import save_model
+from blat_core.features import FeaturesParams, FrameFeatures, Ranks, extract
+from blat_core.prepared import PreparedDataset
+from tests.conftest import ROOT, project_params
+
+ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
+
+
+@pytest.fixture(scope="module")
+def encoder_folder(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("encoder")
+    model = build_audio_encoder(ENCODER.config(num_classes=5))
+    save_model(folder / "tagger", model.state_dict(), kind="audio_encoder", config=ENCODER.config(num_classes=5))
+    return folder
+
+
+def test_frames_match_the_model_on_each_clip(prepared, encoder_folder, tmp_path):
+    dataset = PreparedDataset(prepared["clotho"][0])
+    model, _ = load_audio_encoder(encoder_folder)
+    summary = extract(model, dataset, tmp_path / "out", FeaturesParams(["clotho"], 4, 1), torch.device("cpu"), Ranks())
+    features = FrameFeatures(tmp_path / "out")
+    assert summary["clips"] == len(features) == len(dataset)
+    for audio_id in dataset.ids[:5]:
+        wave = torch.from_numpy(dataset.waveform(audio_id).astype(np.float32) / 32768)[None]
+        with torch.no_grad():
+            expected = model.forward_frames(wave)[0].numpy()
+        got = features.frames(audio_id)
+        assert got.dtype == np.float16 and got.shape == expected.shape
+        np.testing.assert_allclose(got.astype(np.float32), expected, rtol=2e-3, atol=2e-3)
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one(prepared, encoder_folder, tmp_path):
+    params = project_params()
+    params["features"]["shard_size_mb"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    common = [
+        str(ROOT / "stages" / "features.py"),
+        "--prepared",
+        str(prepared["audiocaps"][0]),
+        "--encoder",
+        str(encoder_folder),
+        "--params",
+        str(tmp_path / "params.yaml"),
+    ]
+    env = {**os.environ, "BLAT_LOADER_WORKERS": "0", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env, check=True, capture_output=True)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node=2", "--master-addr=127.0.0.1"]
+    launch.append(f"--master-port={_free_port()}")
+    subprocess.run(
+        [*launch, *common, "--out", str(tmp_path / "two")], env=env, check=True, capture_output=True, timeout=300
+    )
+    one, two = FrameFeatures(tmp_path / "one"), FrameFeatures(tmp_path / "two")
+    assert sorted(one.ids) == sorted(two.ids) == sorted(PreparedDataset(prepared["audiocaps"][0]).ids)
+    assert {p.name[:9] for p in (tmp_path / "two").glob("frames_*.h5")} == {"frames_r0", "frames_r1"}
+    for audio_id in one.ids:
+        np.testing.assert_allclose(
+            one.frames(audio_id).astype(np.float32), two.frames(audio_id).astype(np.float32), rtol=1e-2, atol=1e-2
+        )
