@@ -11,13 +11,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
 
-from blat_core.audio.encoder import AudioEncoderParams, load_audio_encoder
-from blat_core.tagging import TaggerParams
+from blat_core import training
+from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
+from blat_core.audio.panns import panns_key
+from blat_core.tagging import TaggerParams, read_classes
 from stages.tagger import run_tagger
 from tests.conftest import ROOT, project_params
 
@@ -146,3 +149,26 @@ def test_tagger_learns_on_the_tiny_corpus(prepared, tmp_path):
     assert metrics["mAP"] > 2 * metrics["label_frequency_mAP"]
     model, meta = load_audio_encoder(tmp_path / "learn" / "model")
     assert meta["source"] == "trained" and model.head.out_features == len(meta["classes"])
+
+
+def test_mixup_and_balanced_sampling_run(prepared, tmp_path):
+    """The non-default training options work: balanced batches hold only clips of a class, mixup trains."""
+    members = [np.array([0, 1, 2]), np.array([]), np.array([7])]
+    for step in range(5):
+        batch = training.balanced_batches(0, step, members, 6)
+        assert set(batch.tolist()) <= {0, 1, 2, 7}
+    tagger = dataclasses.replace(TINY, steps=4, balanced_sampling=True, mixup_alpha=0.5)
+    assert _run(prepared, tmp_path, "options", tagger=tagger)["tagger"]["source"] == "trained"
+
+
+def test_stage_imports_a_panns_format_checkpoint(prepared, tmp_path):
+    """With tagger.checkpoint set, the stage imports PANNs-named weights instead of training, then evaluates."""
+    classes = read_classes(prepared["audioset"][0])
+    torch.manual_seed(1)
+    source = build_audio_encoder(ENCODER.config(num_classes=len(classes)))
+    official = {panns_key(k): v for k, v in source.state_dict().items() if not k.startswith("frontend.")}
+    torch.save({"model": official}, tmp_path / "panns.pth")
+    tagger = dataclasses.replace(TINY, checkpoint=str(tmp_path / "panns.pth"))
+    metrics = _run(prepared, tmp_path, "imported", tagger=tagger)["tagger"]
+    assert metrics["source"] == "imported" and not (tmp_path / "imported" / "scratch").exists()
+    _assert_same(_weights(tmp_path / "imported"), source.state_dict())
