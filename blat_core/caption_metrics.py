@@ -1,0 +1,106 @@
+"""Caption metrics on top of pycocoevalcap: BLEU-1..4, METEOR, ROUGE-L, CIDEr (offline, with Java),
+and SPICE / SPIDEr / FENSE only where their models exist locally.
+
+pycocoevalcap's SPICE downloads Stanford CoreNLP 3.6.0 at run time, which these machines cannot do;
+we run the SPICE jar ourselves with the CoreNLP jars from a configured folder, and otherwise report
+SPICE and SPIDEr as unavailable with the reason: never as zero, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+
+
+class MetricsUnavailable(RuntimeError):
+    """A metric cannot run here (missing Java, model files); the message says what to provide."""
+
+
+def require_java() -> None:
+    if shutil.which("java") is None:
+        raise MetricsUnavailable(
+            "Java is not installed: `apt-get install default-jre-headless` (needed by "
+            "pycocoevalcap's tokenizer, METEOR and SPICE)"
+        )
+
+
+def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
+    """pycocoevalcap's PTB tokenizer (lower case, punctuation removed), per id."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    require_java()
+    return PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
+
+
+def caption_scores(
+    references: dict[str, list[str]], candidates: dict[str, str], corenlp_dir: str | Path | None = None
+) -> dict:
+    """Corpus-level scores of one candidate per id against its references.
+
+    Returns {"bleu_1".."bleu_4", "meteor", "rouge_l", "cider", "spice", "spider"} with None for a
+    metric that cannot run, and "unavailable": {metric: reason} saying why.
+    """
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    if set(references) != set(candidates):
+        raise ValueError("references and candidates must cover the same ids")
+    gts = ptb_tokenize(references)
+    res = ptb_tokenize({k: [v] for k, v in candidates.items()})
+    bleu, _ = Bleu(4).compute_score(gts, res)
+    scores = {f"bleu_{n + 1}": float(bleu[n]) for n in range(4)}
+    scores["meteor"] = float(Meteor().compute_score(gts, res)[0])
+    scores["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
+    scores["cider"] = float(Cider().compute_score(gts, res)[0])
+    unavailable = {}
+    try:
+        scores["spice"] = spice_score(gts, res, corenlp_dir)
+        scores["spider"] = (scores["cider"] + scores["spice"]) / 2
+    except MetricsUnavailable as reason:
+        scores["spice"] = scores["spider"] = None
+        unavailable["spice"] = unavailable["spider"] = str(reason)
+    scores["unavailable"] = unavailable
+    return scores
+
+
+def spice_score(gts: dict[str, list[str]], res: dict[str, list[str]], corenlp_dir: str | Path | None) -> float:
+    """SPICE with pycocoevalcap's jar and the CoreNLP 3.6.0 jars from `corenlp_dir` (no download)."""
+    if not corenlp_dir:
+        raise MetricsUnavailable(
+            "SPICE needs Stanford CoreNLP 3.6.0: set the CoreNLP folder param to a folder "
+            f"holding {' and '.join(CORENLP_JARS)}"
+        )
+    folder = Path(corenlp_dir)
+    missing = [jar for jar in CORENLP_JARS if not (folder / jar).is_file()]
+    if missing:
+        raise MetricsUnavailable(f"SPICE needs {', '.join(missing)} in {folder}")
+    require_java()
+    import pycocoevalcap.spice.spice as spice_module
+
+    source = Path(spice_module.__file__).parent
+    with tempfile.TemporaryDirectory(prefix="spice-") as work:
+        work = Path(work)
+        (work / "lib").mkdir()
+        for jar in (source / "lib").glob("*.jar"):
+            (work / "lib" / jar.name).symlink_to(jar)
+        for jar in CORENLP_JARS:
+            (work / "lib" / jar).symlink_to(folder.resolve() / jar)
+        (work / "spice-1.0.jar").symlink_to(source / "spice-1.0.jar")
+        payload = [{"image_id": k, "test": res[k][0], "refs": gts[k]} for k in sorted(gts)]
+        (work / "in.json").write_text(json.dumps(payload))
+        subprocess.run(
+            ["java", "-jar", "-Xmx8G", "spice-1.0.jar", "in.json", "-out", "out.json", "-subset", "-silent"],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
+        results = json.loads((work / "out.json").read_text())
+    values = [float(r["scores"]["All"]["f"]) for r in results]
+    return float(sum(values) / len(values))
