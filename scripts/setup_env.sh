@@ -25,6 +25,16 @@ if [ ! -x .venv/bin/pip ]; then
   fi
 fi
 
+# Java runs pycocoevalcap's tokenizer and METEOR (caption metrics).
+if ! command -v java >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Java (default-jre-headless) with apt-get for the caption metrics" >&2
+    apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null
+  else
+    echo "warning: no java on PATH; caption metrics need it (sudo apt-get install default-jre-headless)" >&2
+  fi
+fi
+
 stamp=.venv/.installed-pyproject
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
