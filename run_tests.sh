@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
 source .venv/bin/activate
-ruff check blat_core stages tests
+ruff check blat_core stages tests benchmarks
 python -m pytest -q "$@"

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,7 +22,7 @@ from tqdm import tqdm
 from blat_core import batching, training
 from blat_core.params import bounded
 from blat_core.prepared import PreparedDataset
-from blat_core.shards import ShardWriter, shard_name
+from blat_core.shards import ShardFiles, ShardWriter, shard_name
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +124,7 @@ class FrameFeatures:
                 columns["audio_id"], columns["file"], columns["offset"], columns["num_frames"], strict=True
             )
         }
-        self._handles: dict[str, h5py.File] = {}
-        self._pid = os.getpid()
+        self._files = ShardFiles(self.folder)
 
     def __len__(self) -> int:
         return len(self._where)
@@ -137,11 +135,4 @@ class FrameFeatures:
 
     def frames(self, audio_id: str) -> np.ndarray:
         file, offset, count = self._where[audio_id]
-        if self._pid != os.getpid():
-            self._handles, self._pid = {}, os.getpid()
-        if file not in self._handles:
-            self._handles[file] = h5py.File(self.folder / file, "r")
-        return self._handles[file]["frames"][offset : offset + count]
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "_handles": {}}
+        return self._files.get(file)["frames"][offset : offset + count]

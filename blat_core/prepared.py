@@ -6,7 +6,6 @@ multi-worker DataLoader: each worker opens its own handles after the fork.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-from blat_core.shards import shard_name
+from blat_core.shards import ShardFiles, shard_name
 
 
 class PreparedDataset:
@@ -32,8 +31,7 @@ class PreparedDataset:
         self.sample_rate = int(meta.get(b"blat.sample_rate", b"0"))
         self.columns = table.to_pydict()
         self._index = {audio_id: i for i, audio_id in enumerate(self.columns["audio_id"])}
-        self._handles: dict[int, h5py.File] = {}
-        self._pid = os.getpid()
+        self._files = ShardFiles(self.folder)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -72,21 +70,10 @@ class PreparedDataset:
             raise KeyError(f"{audio_id!r} is not in {self.folder}/manifest.parquet") from None
 
     def _shard(self, index: int) -> h5py.File:
-        if self._pid != os.getpid():  # forked into a DataLoader worker: never share HDF5 handles
-            self._handles, self._pid = {}, os.getpid()
-        if index not in self._handles:
-            self._handles[index] = h5py.File(self.folder / shard_name(index), "r")
-        return self._handles[index]
+        return self._files.get(shard_name(index))
 
     def close(self) -> None:
-        for handle in self._handles.values():
-            handle.close()
-        self._handles = {}
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_handles"] = {}
-        return state
+        self._files.close()
 
 
 class WaveformDataset(torch.utils.data.Dataset):

@@ -6,6 +6,7 @@ No HDF5 chunking: a clip is one plain slice, the fastest random read (SPEC §9).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -52,3 +53,26 @@ class ShardWriter:
     @property
     def shards_written(self) -> int:
         return self.index
+
+
+class ShardFiles:
+    """Read-only HDF5 handles of a shard folder, opened lazily and never shared across processes:
+    after a fork (a DataLoader worker) or a pickle, each process opens its own."""
+
+    def __init__(self, folder: Path):
+        self.folder, self._handles, self._pid = Path(folder), {}, os.getpid()
+
+    def get(self, name: str) -> h5py.File:
+        if self._pid != os.getpid():
+            self._handles, self._pid = {}, os.getpid()
+        if name not in self._handles:
+            self._handles[name] = h5py.File(self.folder / name, "r")
+        return self._handles[name]
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __getstate__(self) -> dict:
+        return {"folder": self.folder, "_handles": {}, "_pid": -1}

@@ -4,8 +4,8 @@
 `beam_search_one` is the straightforward one-clip, list-of-hypotheses version it must equal.
 Semantics shared by both: hypotheses are pruned by summed log-probability, a finished hypothesis
 (one that emitted <end>) is carried unchanged, the search stops when all K are finished or after
-`max_tokens` steps (so at most `max_tokens` words), and the result is the final hypothesis with the best summed log-probability
-divided by its length (words plus <end>).
+`max_tokens` steps (so at most `max_tokens` words), and the result is the final hypothesis with the
+best summed log-probability divided by its length (words plus <end>).
 """
 
 from __future__ import annotations
