@@ -104,3 +104,28 @@ def spice_score(gts: dict[str, list[str]], res: dict[str, list[str]], corenlp_di
         results = json.loads((work / "out.json").read_text())
     values = [float(r["scores"]["All"]["f"]) for r in results]
     return float(sum(values) / len(values))
+
+
+def cider(references: dict[str, list[str]], candidates: dict[str, str]) -> float:
+    """CIDEr alone (PTB-tokenised), for per-epoch model selection."""
+    from pycocoevalcap.cider.cider import Cider
+
+    gts = ptb_tokenize(references)
+    res = ptb_tokenize({k: [v] for k, v in candidates.items()})
+    return float(Cider().compute_score(gts, res)[0])
+
+
+def human_scores(references: dict[str, list[str]], corenlp_dir: str | Path | None = None) -> dict:
+    """The "human" row: each of the k reference captions scored against the other k-1, averaged over k."""
+    count = min(len(v) for v in references.values())
+    rows = []
+    for k in range(count):
+        held_out = {i: v[k] for i, v in references.items()}
+        others = {i: v[:k] + v[k + 1 :] for i, v in references.items()}
+        rows.append(caption_scores(others, held_out, corenlp_dir))
+    merged = {
+        key: (None if rows[0][key] is None else sum(r[key] for r in rows) / count)
+        for key in rows[0]
+        if key != "unavailable"
+    }
+    return {**merged, "unavailable": rows[0]["unavailable"]}

@@ -31,6 +31,7 @@ def tiny_params() -> dict:
     params["demo"]["sizes"].update(TINY_SIZES)
     params["audio_encoder"]["channels"] = [4, 8, 16, 32, 64, 64]
     params["tagger"].update({"steps": 6, "batch_size": 8, "warmup_steps": 2, "log_every": 2, "checkpoint_every": 3})
+    params["captioner"].update({"epochs": 2, "batch_size": 8, "warmup_steps": 2, "average_last": 2})
     return params
 
 

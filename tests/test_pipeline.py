@@ -69,8 +69,12 @@ def test_repro_then_noop_then_one_dataset(project):
     first = _ran(_run(dvc + ["repro"], work, env))
     datasets = tiny_params()["prepare"]["datasets"]
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
-    assert first == {"make_demo", "scan", "tagger"} | {f"prepare@{name}" for name in datasets} | features
+    captioners = {"captioner@tags", "captioner@notags", "table3"}
+    assert first == {"make_demo", "scan", "tagger"} | {f"prepare@{name}" for name in datasets} | features | captioners
     assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
+    table3 = json.loads((work / "metrics" / "captioning_synthetic.json").read_text())["captioning_synthetic"]
+    assert set(table3) == {"without_tag", "with_tag", "human"}
+    assert table3["human"]["cider"] > 0 and table3["with_tag"]["spice"] is None
     for name in datasets:
         metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
         assert metrics["prepare"][name]["clips"] > 0

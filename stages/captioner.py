@@ -1,0 +1,103 @@
+"""Stage `captioner@<variant>`: train the captioner on AudioCaps train frame features, with the clip's
+AudioSet tags (`tags`) or without (`notags`); evaluate on AudioCaps test (Table 3 rows).
+
+DVC runs: python stages/captioner.py <tags|notags> --audiocaps data/prepared/audiocaps
+          --audioset data/prepared/audioset --features data/features/audiocaps
+          --out data/models/captioner_<variant> --metrics metrics/captioner_<variant>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from blat_core import training
+from blat_core.atomic import atomic_path, write_json
+from blat_core.caption_metrics import caption_scores
+from blat_core.captioner.model import Captioner
+from blat_core.captioner.train import CaptionData, CaptionerParams, generate, train_captioner
+from blat_core.captioner.vocab import Vocabulary
+from blat_core.checkpoints import save_model
+from blat_core.features import FrameFeatures
+from blat_core.params import load_section
+from blat_core.prepared import PreparedDataset
+from blat_core.runtime import setup_logging
+from blat_core.tagging import multi_hot, read_classes
+
+log = logging.getLogger("captioner")
+
+
+def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, split: str) -> CaptionData:
+    rows = list(prepared.rows(split=split))
+    return CaptionData(
+        ids=[r["audio_id"] for r in rows],
+        frames=[features.frames(r["audio_id"]).astype(np.float32) for r in rows],
+        tags=multi_hot([r["tag_mids"] for r in rows], classes),
+        captions=[list(r["captions"]) for r in rows],
+    )
+
+
+def run_captioner(
+    variant: str, params: CaptionerParams, audiocaps: Path, audioset: Path, features: Path, out: Path
+) -> dict:
+    if variant not in ("tags", "notags"):
+        raise SystemExit(f"variant must be 'tags' or 'notags', got {variant!r}")
+    device = training.pick_device()
+    training.seed_everything(params.seed)
+    training.deterministic_cpu()
+    prepared, frames, classes = PreparedDataset(audiocaps), FrameFeatures(features), read_classes(audioset)
+    train, val, test = (load_split(prepared, frames, classes, s) for s in ("train", "val", "test"))
+    vocab = Vocabulary.build([c for caps in train.captions for c in caps])
+    config = {
+        "feature_dim": int(train.frames[0].shape[1]),
+        "vocab_size": len(vocab),
+        "num_tags": len(classes),
+        "use_tags": variant == "tags",
+    }
+    model = Captioner(**config).to(device)
+    state, history = train_captioner(model, vocab, train, val, params, device)
+    model.load_state_dict(state)
+    candidates = generate(model, vocab, test, params, device)
+    scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, params.corenlp_dir or None)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_model(
+            tmp / "captioner",
+            state,
+            kind="captioner",
+            config=config,
+            meta={"classes": [list(c) for c in classes], "params": dataclasses.asdict(params)},
+        )
+        vocab.save(tmp / "vocab.json")
+    examples = {i: candidates[i] for i in test.ids[:5]}
+    log.info("examples: %s", examples)
+    return {
+        "captioner": {
+            variant: {"audiocaps_test": scores, "val_cider": [round(h, 6) for h in history], "vocabulary": len(vocab)}
+        }
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variant", choices=["tags", "notags"])
+    parser.add_argument("--audiocaps", type=Path, required=True)
+    parser.add_argument("--audioset", type=Path, required=True, help="prepared AudioSet (for classes.csv)")
+    parser.add_argument("--features", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_section(args.params, "captioner", CaptionerParams)
+    metrics = run_captioner(args.variant, params, args.audiocaps, args.audioset, args.features, args.out)
+    write_json(args.metrics, metrics)
+    log.info("AudioCaps test CIDEr %.4f", metrics["captioner"][args.variant]["audiocaps_test"]["cider"])
+
+
+if __name__ == "__main__":
+    main()
