@@ -1,6 +1,6 @@
 """Make a deliberately damaged copy of a demo corpus, to see every bad-input path of `prepare`.
 
-    python -m blat_core.demo.damage data/demo /tmp/damaged_demo
+    python -m blat_core.demo.damage data/demo scratch/damaged_demo
 
 Damages (and the skip reason each must produce): deleted files (missing_audio), garbage bytes
 (unreadable_audio), a 0-byte file (empty_audio), an all-zero file (silent_audio), malformed
