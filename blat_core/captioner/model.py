@@ -81,9 +81,10 @@ class Captioner(nn.Module):
         tag_embedding: torch.Tensor | None,
     ) -> torch.Tensor:
         """(B, L) token prefix -> (B, L, vocab) logits, causally masked."""
-        words = self.embed(tokens) * math.sqrt(self.d_model)
+        words = self.embed(tokens)
         if tag_embedding is not None:
             words = words + tag_embedding[:, None, :]  # tag guidance: added before the positions
+        words = words * math.sqrt(self.d_model)
         words = self.dropout(words + self.positions[: tokens.shape[1]])
         length = tokens.shape[1]
         causal = torch.triu(torch.ones(length, length, dtype=torch.bool, device=tokens.device), diagonal=1)
