@@ -45,15 +45,20 @@ def caption_scores(
     Returns {"bleu_1".."bleu_4", "meteor", "rouge_l", "cider", "spice", "spider"} with None for a
     metric that cannot run, and "unavailable": {metric: reason} saying why.
     """
+    if set(references) != set(candidates):
+        raise ValueError("references and candidates must cover the same ids")
+    return _tokenized_scores(
+        ptb_tokenize(references), ptb_tokenize({k: [v] for k, v in candidates.items()}), corenlp_dir
+    )
+
+
+def _tokenized_scores(gts: dict[str, list[str]], res: dict[str, list[str]], corenlp_dir: str | Path | None) -> dict:
+    """`caption_scores` on captions already PTB-tokenised."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
 
-    if set(references) != set(candidates):
-        raise ValueError("references and candidates must cover the same ids")
-    gts = ptb_tokenize(references)
-    res = ptb_tokenize({k: [v] for k, v in candidates.items()})
     bleu, _ = Bleu(4).compute_score(gts, res)
     scores = {f"bleu_{n + 1}": float(bleu[n]) for n in range(4)}
     scores["meteor"] = float(Meteor().compute_score(gts, res)[0])
@@ -118,11 +123,12 @@ def cider(references: dict[str, list[str]], candidates: dict[str, str]) -> float
 def human_scores(references: dict[str, list[str]], corenlp_dir: str | Path | None = None) -> dict:
     """The "human" row: each of the k reference captions scored against the other k-1, averaged over k."""
     count = min(len(v) for v in references.values())
+    tokens = ptb_tokenize(references)  # once: tokenising a caption does not depend on the others
     rows = []
     for k in range(count):
-        held_out = {i: v[k] for i, v in references.items()}
-        others = {i: v[:k] + v[k + 1 :] for i, v in references.items()}
-        rows.append(caption_scores(others, held_out, corenlp_dir))
+        held_out = {i: [v[k]] for i, v in tokens.items()}
+        others = {i: v[:k] + v[k + 1 :] for i, v in tokens.items()}
+        rows.append(_tokenized_scores(others, held_out, corenlp_dir))
     merged = {
         key: (None if rows[0][key] is None else sum(r[key] for r in rows) / count)
         for key in rows[0]
