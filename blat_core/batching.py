@@ -20,13 +20,17 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, item: tuple[int, tuple | None]) -> tuple[torch.Tensor, int]:
         index, seed = item
-        wave = self.prepared.waveform(self.ids[index])
-        if self.max_samples is not None and len(wave) > self.max_samples:
-            # Training crops at random (seeded per step and position); evaluation never crops (seed None).
-            if seed is not None:
-                offset = int(np.random.default_rng(list(seed)).integers(0, len(wave) - self.max_samples + 1))
-                wave = wave[offset : offset + self.max_samples]
+        wave = crop(self.prepared.waveform(self.ids[index]), self.max_samples, seed)
         return torch.from_numpy(np.ascontiguousarray(wave)), index
+
+
+def crop(wave: np.ndarray, max_samples: int | None, seed: tuple | None) -> np.ndarray:
+    """Training crops a too-long clip at random (seeded per step and position); evaluation (seed None)
+    never crops: the same clip always gives the same full waveform."""
+    if max_samples is None or seed is None or len(wave) <= max_samples:
+        return wave
+    offset = int(np.random.default_rng(list(seed)).integers(0, len(wave) - max_samples + 1))
+    return wave[offset : offset + max_samples]
 
 
 def pad_collate(items: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -43,7 +47,7 @@ def to_device_float(waves: torch.Tensor, device: torch.device) -> torch.Tensor:
     return waves.to(device, non_blocking=True).float().div_(32768.0)
 
 
-def loader(dataset: ClipDataset, batch_sampler, workers: int, device: torch.device) -> torch.utils.data.DataLoader:
+def loader(dataset: torch.utils.data.Dataset, batch_sampler, workers: int, device: torch.device):
     """A DataLoader over explicit batches; pinned memory on GPU; each worker opens its own shard handles."""
     # An own generator: creating the iterator must not draw from the global RNG, or a resumed run's
     # dropout masks would differ from an uninterrupted run's.

@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from blat_core import batching, training
+from blat_core.distributed import Ranks
 from blat_core.params import bounded
 from blat_core.prepared import PreparedDataset
 from blat_core.shards import ShardFiles, ShardWriter, shard_name
@@ -34,22 +35,6 @@ class FeaturesParams:
     datasets: list[str]
     batch_size: int = bounded(ge=1)
     shard_size_mb: int = bounded(ge=1)
-
-
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place among the processes torchrun started (1 process when not under torchrun)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @staticmethod
-    def from_env() -> Ranks:
-        return Ranks(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)))
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            torch.distributed.barrier()
 
 
 @torch.no_grad()

@@ -161,6 +161,21 @@ class Checkpointer:
         self.path.unlink(missing_ok=True)
 
 
+def resume(
+    checkpointer: Checkpointer, model: torch.nn.Module, optimizer: torch.optim.Optimizer, total_steps: int
+) -> tuple[int, dict]:
+    """Restore model, optimizer and RNGs from a matching checkpoint: (step reached, its extra dict);
+    (0, {}) when there is none."""
+    state = checkpointer.load()
+    if state is None:
+        return 0, {}
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    _restore_rng(state["rng"])
+    log.info("resuming from step %d of %d (%s)", state["step"], total_steps, checkpointer.path)
+    return state["step"], state["extra"]
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -219,27 +234,31 @@ def train_steps(
     log_every: int,
     checkpoint_every: int,
     stop_after: int | None = None,
+    after_step: Callable[[int, Curves | None], None] | None = None,
+    extra_state: dict | None = None,
+    is_main: bool = True,
 ) -> int:
     """Run steps [resume, total): each step sets the LR, calls `step_fn(batch)`, logs and checkpoints.
 
     `batches(start)` yields the batches of steps start, start+1, ...; returns the step reached
     (`total_steps`, or `stop_after` when given: a test's stand-in for a killed run).
+    `after_step(steps_done, curves)` runs after each step (validation, say); `extra_state` is saved in
+    every checkpoint and updated in place from the checkpoint on resume. Only the main process
+    (`is_main`) writes curves and checkpoints; every process resumes from the same file.
     """
-    state = checkpointer.load()
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        _restore_rng(state["rng"])
-        start = state["step"]
-        log.info("resuming from step %d of %d (%s)", start, total_steps, checkpointer.path)
+    start, saved = resume(checkpointer, model, optimizer, total_steps)
+    if extra_state is not None:
+        extra_state.update(saved)
     for group in optimizer.param_groups:
         group.setdefault("initial_lr", group["lr"])  # restored from the checkpoint when resuming
-    curves = Curves(curves_folder, start) if curves_folder is not None else None
+    curves = Curves(curves_folder, start) if curves_folder is not None and is_main else None
     model.train()
-    window, seen, tick = [], 0, time.perf_counter()
-    step = start
-    for step, batch in enumerate(batches(start), start=start):
+    window, seen, waited, tick = [], 0, 0.0, time.perf_counter()
+    iterator = iter(batches(start))
+    for step in range(start, total_steps):
+        fetch = time.perf_counter()
+        batch = next(iterator)
+        waited += time.perf_counter() - fetch  # time the step waited for data
         for group in optimizer.param_groups:
             group["lr"] = group["initial_lr"] * lr_multiplier(step)
         values = step_fn(batch)
@@ -248,19 +267,23 @@ def train_steps(
         if (step + 1) % log_every == 0 or step + 1 == total_steps:
             means = {k: float(np.mean([v[k] for v in window])) for k in window[0] if k != "batch_size"}
             elapsed = time.perf_counter() - tick
-            log.info(
-                "step %d/%d %s lr %.3g %.1f samples/s",
-                step + 1,
-                total_steps,
-                " ".join(f"{k} {v:.4f}" for k, v in means.items()),
-                optimizer.param_groups[0]["lr"],
-                seen / max(elapsed, 1e-9),
-            )
+            if is_main:
+                log.info(
+                    "step %d/%d %s lr %.3g %.1f samples/s (%.0f%% waiting for data)",
+                    step + 1,
+                    total_steps,
+                    " ".join(f"{k} {v:.4f}" for k, v in means.items()),
+                    optimizer.param_groups[0]["lr"],
+                    seen / max(elapsed, 1e-9),
+                    100 * waited / max(elapsed, 1e-9),
+                )
             if curves:
                 curves.log(step + 1, {**means, "lr": optimizer.param_groups[0]["lr"]})
-            window, seen, tick = [], 0, time.perf_counter()
-        if (step + 1) % checkpoint_every == 0 and step + 1 < total_steps:
-            checkpointer.save(step + 1, model, optimizer, {})
+            window, seen, waited, tick = [], 0, 0.0, time.perf_counter()
+        if after_step is not None:
+            after_step(step + 1, curves)
+        if (step + 1) % checkpoint_every == 0 and step + 1 < total_steps and is_main:
+            checkpointer.save(step + 1, model, optimizer, extra_state or {})
         if stop_after is not None and step + 1 >= stop_after:
             return step + 1
     if curves:

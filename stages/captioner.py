@@ -4,6 +4,7 @@ AudioSet tags (`tags`) or without (`notags`); evaluate on AudioCaps test (Table 
 DVC runs: python stages/captioner.py <tags|notags> --audiocaps data/prepared/audiocaps
           --audioset data/prepared/audioset --features data/features/audiocaps
           --out data/models/captioner_<variant> --metrics metrics/captioner_<variant>.json
+          --curves metrics/captioner_<variant>_live --scratch scratch/captioner_<variant>
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ import numpy as np
 from blat_core import training
 from blat_core.atomic import atomic_path, write_json
 from blat_core.caption_metrics import caption_scores
+from blat_core.captioner.io import save_captioner
 from blat_core.captioner.model import Captioner
 from blat_core.captioner.train import CaptionData, CaptionerParams, generate, train_captioner
 from blat_core.captioner.vocab import Vocabulary
-from blat_core.checkpoints import save_model
 from blat_core.features import FrameFeatures
 from blat_core.params import load_section
 from blat_core.prepared import PreparedDataset
@@ -29,6 +30,7 @@ from blat_core.runtime import setup_logging
 from blat_core.tagging import multi_hot, read_classes
 
 log = logging.getLogger("captioner")
+CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
 
 
 def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, split: str) -> CaptionData:
@@ -42,8 +44,18 @@ def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, spli
 
 
 def run_captioner(
-    variant: str, params: CaptionerParams, audiocaps: Path, audioset: Path, features: Path, out: Path
+    variant: str,
+    params: CaptionerParams,
+    audiocaps: Path,
+    audioset: Path,
+    features: Path,
+    out: Path,
+    curves: Path | None,
+    scratch: Path,
+    stop_after_epochs: int | None = None,
 ) -> dict:
+    """Train, evaluate on AudioCaps test and write the model to `out`; returns the metrics
+    ({"stopped_after_epochs": n} when `stop_after_epochs` cut the run short)."""
     if variant not in ("tags", "notags"):
         raise SystemExit(f"variant must be 'tags' or 'notags', got {variant!r}")
     device = training.pick_device()
@@ -59,20 +71,21 @@ def run_captioner(
         "use_tags": variant == "tags",
     }
     model = Captioner(**config).to(device)
-    state, history = train_captioner(model, vocab, train, val, params, device)
+    fingerprint = training.fingerprint(
+        [dataclasses.asdict(params), config],
+        [audiocaps / "manifest.parquet", audioset / "classes.csv", features / "index.parquet"],
+        CODE,
+    )
+    checkpointer = training.Checkpointer(scratch, fingerprint)
+    state, history = train_captioner(model, vocab, train, val, params, device, checkpointer, curves, stop_after_epochs)
+    if state is None:
+        return {"stopped_after_epochs": len(history)}
     model.load_state_dict(state)
     candidates = generate(model, vocab, test, params, device)
     scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, params.corenlp_dir or None)
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        save_model(
-            tmp / "captioner",
-            state,
-            kind="captioner",
-            config=config,
-            meta={"classes": [list(c) for c in classes], "params": dataclasses.asdict(params)},
-        )
-        vocab.save(tmp / "vocab.json")
+        save_captioner(tmp, state, config, vocab, classes, dataclasses.asdict(params))
     examples = {i: candidates[i] for i in test.ids[:5]}
     log.info("examples: %s", examples)
     return {
@@ -90,11 +103,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--features", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--curves", type=Path, required=True, help="DVCLive folder for training curves")
+    parser.add_argument("--scratch", type=Path, required=True, help="git-ignored folder for resume checkpoints")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
     params = load_section(args.params, "captioner", CaptionerParams)
-    metrics = run_captioner(args.variant, params, args.audiocaps, args.audioset, args.features, args.out)
+    metrics = run_captioner(
+        args.variant, params, args.audiocaps, args.audioset, args.features, args.out, args.curves, args.scratch
+    )
     write_json(args.metrics, metrics)
     log.info("AudioCaps test CIDEr %.4f", metrics["captioner"][args.variant]["audiocaps_test"]["cider"])
 

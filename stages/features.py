@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
-
-import torch
 
 from blat_core import training
 from blat_core.audio.encoder import load_audio_encoder
-from blat_core.features import FeaturesParams, Ranks, extract
+from blat_core.distributed import Ranks
+from blat_core.features import FeaturesParams, extract
 from blat_core.params import ParamsError, load_section
 from blat_core.prepared import PreparedDataset
 from blat_core.runtime import loader_workers, setup_logging
@@ -34,11 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     params = load_section(args.params, "features", FeaturesParams)
     ranks = Ranks.from_env()
-    device = training.pick_device()
-    if ranks.world > 1:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    device = ranks.start(training.pick_device())
     prepared = PreparedDataset(args.prepared)
     model, _ = load_audio_encoder(args.encoder)
     if model.sample_rate != prepared.sample_rate:
@@ -48,8 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     summary = extract(model.to(device), prepared, args.out, params, device, ranks, loader_workers())
     if ranks.rank == 0:
         log.info("%s: %d clips (this rank), dim %d", prepared.name, summary["clips"], summary["dim"])
-    if ranks.world > 1:
-        torch.distributed.destroy_process_group()
+    ranks.stop()
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@ the one-clip-at-a-time reference."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from blat_core import training
 from blat_core.captioner.beam_search import beam_search, beam_search_one
 from blat_core.captioner.model import Captioner
+from blat_core.captioner.train import CaptionData, CaptionerParams, lr_multiplier, train_captioner
 from blat_core.captioner.vocab import Vocabulary, tokenize
 
 
@@ -68,3 +71,55 @@ def test_batched_beam_search_equals_one_at_a_time(use_tags, seed, end_bias):
     assert max(len(t) for t in batched) <= 20
     if (seed, use_tags) == (1, True):  # this case finishes hypotheses at varied steps: the carry logic is exercised
         assert len({len(t) for t in batched}) > 2
+
+
+def _caption_data(seed: int, clips: int = 12) -> CaptionData:
+    rng = np.random.default_rng(seed)
+    words = ["a", "dog", "barks", "cat", "meows", "siren", "wails", "loudly"]
+    captions = [[" ".join(rng.choice(words, size=rng.integers(3, 7))) for _ in range(2)] for _ in range(clips)]
+    return CaptionData(
+        ids=[f"clip{i}" for i in range(clips)],
+        frames=[rng.standard_normal((int(rng.integers(2, 6)), 16)).astype(np.float32) for _ in range(clips)],
+        tags=(rng.random((clips, 7)) > 0.6).astype(np.float32),
+        captions=captions,
+    )
+
+
+def _train(tmp_path, name: str, stop_after_epochs=None):
+    params = CaptionerParams(
+        epochs=3, batch_size=4, lr=1.0e-3, weight_decay=1.0e-6, warmup_steps=2, final_lr=1.0e-5,
+        label_smoothing=0.1, teacher_forcing_start=1.0, teacher_forcing_end=0.7, grad_clip=1.0,
+        average_last=2, beam=2, max_tokens=8,
+    )  # fmt: skip
+    train, val = _caption_data(0), _caption_data(1, clips=4)
+    vocab = Vocabulary.build([c for caps in train.captions for c in caps])
+    torch.manual_seed(0)
+    model = Captioner(16, len(vocab), 7, True, hidden=16, d_model=16, heads=2, ffn=32)
+    checkpointer = training.Checkpointer(tmp_path / "scratch", "fingerprint")
+    return train_captioner(model, vocab, train, val, params, torch.device("cpu"), checkpointer,
+                           tmp_path / name, stop_after_epochs)  # fmt: skip
+
+
+def test_captioner_training_resumes_to_the_same_result(tmp_path):
+    """Stopped after epoch 1 and resumed, training ends with exactly the weights of an unbroken run."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    whole, whole_history = _train(tmp_path / "a", "live")
+    assert not (tmp_path / "a" / "scratch" / "checkpoint.pt").exists()  # cleared once done
+    stopped, history = _train(tmp_path / "b", "live", stop_after_epochs=1)
+    assert stopped is None and len(history) == 1
+    assert (tmp_path / "b" / "scratch" / "checkpoint.pt").is_file()
+    resumed, resumed_history = _train(tmp_path / "b", "live")
+    assert resumed_history == whole_history and len(whole_history) == 4  # 3 epochs + the averaged model
+    for key in whole:
+        assert torch.equal(whole[key], resumed[key]), key
+    curve = (tmp_path / "b" / "live" / "plots" / "metrics" / "val_cider.tsv").read_text().splitlines()
+    assert [row.split("\t")[0] for row in curve[1:]] == ["6", "12", "18"]  # one point per epoch, none twice
+
+
+def test_lr_multiplier_warms_up_then_decays_to_final_lr():
+    """Linear warmup to 1, then exponential decay that reaches final_lr/lr at the last step."""
+    assert lr_multiplier(0, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(0.1)
+    assert lr_multiplier(9, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
+    assert lr_multiplier(10, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
+    assert lr_multiplier(99, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0e-3)

@@ -15,7 +15,8 @@ import yaml
 
 from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
 from blat_core.checkpoints import save_model
-from blat_core.features import FeaturesParams, FrameFeatures, Ranks, extract
+from blat_core.distributed import Ranks
+from blat_core.features import FeaturesParams, FrameFeatures, extract
 from blat_core.prepared import PreparedDataset
 from tests.conftest import ROOT, project_params
 

@@ -69,12 +69,14 @@ def test_repro_then_noop_then_one_dataset(project):
     first = _ran(_run(dvc + ["repro"], work, env))
     datasets = tiny_params()["prepare"]["datasets"]
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
-    captioners = {"captioner@tags", "captioner@notags", "table3"}
+    captioners = {"captioner@tags", "captioner@notags", "table3", "synthesize"}
     assert first == {"make_demo", "scan", "tagger"} | {f"prepare@{name}" for name in datasets} | features | captioners
     assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
     table3 = json.loads((work / "metrics" / "captioning_synthetic.json").read_text())["captioning_synthetic"]
     assert set(table3) == {"without_tag", "with_tag", "human"}
     assert table3["human"]["cider"] > 0 and table3["with_tag"]["spice"] is None
+    synthetic = json.loads((work / "metrics" / "synthesize.json").read_text())["synthesize"]
+    assert synthetic["captions"] == synthetic["kept"] > 0 and synthetic["dropped"]["evaluation_split"] > 0
     for name in datasets:
         metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
         assert metrics["prepare"][name]["clips"] > 0

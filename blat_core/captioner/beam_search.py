@@ -34,7 +34,9 @@ def beam_search(
     memory, padding = memory.repeat_interleave(beam, 0), padding.repeat_interleave(beam, 0)
     tag = None if tag is None else tag.repeat_interleave(beam, 0)
     tokens = torch.full((batch, beam, 1), start, dtype=torch.long, device=device)
-    scores = torch.full((batch, beam), float("-inf"), dtype=memory.dtype, device=device)
+    # Scores accumulate in at least fp32, also when the model runs under bf16 autocast.
+    score_dtype = torch.promote_types(memory.dtype, torch.float32)
+    scores = torch.full((batch, beam), float("-inf"), dtype=score_dtype, device=device)
     scores[:, 0] = 0.0  # one live hypothesis at first, so the K beams do not start as copies
     finished = torch.zeros(batch, beam, dtype=torch.bool, device=device)
     lengths_out = torch.zeros(batch, beam, dtype=torch.long, device=device)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -75,65 +76,54 @@ def _token_batch(vocab: Vocabulary, captions: list[str], device) -> torch.Tensor
     return tokens.to(device)
 
 
+def teacher_forcing(epoch: int, p: CaptionerParams) -> float:
+    """Scheduled sampling: the share of gold previous words falls linearly over the epochs."""
+    return p.teacher_forcing_start + (p.teacher_forcing_end - p.teacher_forcing_start) * epoch / max(1, p.epochs - 1)
+
+
 def train_captioner(
-    model: Captioner, vocab: Vocabulary, train: CaptionData, val: CaptionData, p: CaptionerParams, device
-) -> tuple[dict, list[float]]:
-    """Train; returns the selected state dict and the validation CIDEr per epoch (+ averaged model last)."""
+    model: Captioner,
+    vocab: Vocabulary,
+    train: CaptionData,
+    val: CaptionData,
+    p: CaptionerParams,
+    device,
+    checkpointer: training.Checkpointer,
+    curves_folder: Path | None = None,
+    stop_after_epochs: int | None = None,
+) -> tuple[dict | None, list[float]]:
+    """Train; returns the selected state dict and the validation CIDEr per epoch (+ averaged model last).
+
+    Checkpoints after every epoch and resumes from a matching checkpoint; `stop_after_epochs` (a test's
+    stand-in for a killed run) returns (None, history) after that many epochs.
+    """
     pairs = [(i, c) for i, caps in enumerate(train.captions) for c in caps]  # one item per training caption
     steps_per_epoch = max(1, len(pairs) // p.batch_size)
     total = p.epochs * steps_per_epoch
     optimizer = training.adam(model.parameters(), p.lr, p.weight_decay, device)
-    recent, history, best = [], [], (float("-inf"), None)
-    step = 0
-    for epoch in range(p.epochs):
-        model.train()
-        # Scheduled sampling: the share of gold previous words falls linearly over the epochs.
-        ratio = p.teacher_forcing_start + (p.teacher_forcing_end - p.teacher_forcing_start) * epoch / max(
-            1, p.epochs - 1
-        )
-        losses = []
-        for position in range(steps_per_epoch):
-            batch = training.epoch_batches(p.seed, epoch * steps_per_epoch + position, len(pairs), p.batch_size)
-            clip_indices = [pairs[i][0] for i in batch]
-            frames, lengths, tags = train.batch(clip_indices, device)
-            tokens = _token_batch(vocab, [pairs[i][1] for i in batch], device)
-            inputs, targets = tokens[:, :-1], tokens[:, 1:]
-            if ratio < 1.0:
-                with torch.no_grad():
-                    predicted = model(frames, lengths, tags, inputs).argmax(-1)
-                use_predicted = torch.rand(inputs.shape, device=device) >= ratio
-                use_predicted[:, 0] = False  # <start> stays
-                inputs = torch.where(use_predicted & (inputs != vocab.pad), torch.roll(predicted, 1, dims=1), inputs)
-            for group in optimizer.param_groups:
-                group["lr"] = p.lr * lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr)
-            logits = model(frames, lengths, tags, inputs)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]),
-                targets.reshape(-1),
-                ignore_index=vocab.pad,
-                label_smoothing=p.label_smoothing,
-            )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-            optimizer.step()
-            losses.append(loss.item())
-            step += 1
+    start, saved = training.resume(checkpointer, model, optimizer, total)
+    recent, history = saved.get("recent", []), saved.get("history", [])
+    best = saved.get("best", (float("-inf"), None))
+    curves = training.Curves(curves_folder, start) if curves_folder is not None else None
+    for epoch in range(start // steps_per_epoch, p.epochs):
+        ratio = teacher_forcing(epoch, p)
+        loss = _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device)
         score = evaluate_cider(model, vocab, val, p, device)
         history.append(score)
-        log.info(
-            "epoch %d/%d loss %.4f teacher forcing %.2f val CIDEr %.4f",
-            epoch + 1,
-            p.epochs,
-            float(np.mean(losses)),
-            ratio,
-            score,
-        )
+        log.info("epoch %d/%d loss %.4f teacher forcing %.2f val CIDEr %.4f", epoch + 1, p.epochs, loss, ratio, score)
+        step = (epoch + 1) * steps_per_epoch
+        if curves:
+            lr = optimizer.param_groups[0]["lr"]
+            curves.log(step, {"loss": loss, "val_cider": score, "lr": lr, "teacher_forcing": ratio})
         state = copy.deepcopy(model.state_dict())
         recent = (recent + [state])[-p.average_last :]
         if score > best[0]:
             best = (score, state)
-    # Weight averaging over the last epochs; kept only if it validates at least as well.
+        if epoch + 1 < p.epochs:
+            checkpointer.save(step, model, optimizer, {"recent": recent, "history": history, "best": best})
+        if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and epoch + 1 < p.epochs:
+            return None, history
+    # Weight averaging over the last epochs (SPEC §2); kept only if it validates at least as well.
     averaged = {
         k: sum(s[k].float() for s in recent) / len(recent) if recent[0][k].is_floating_point() else recent[-1][k]
         for k in recent[0]
@@ -142,7 +132,45 @@ def train_captioner(
     averaged_score = evaluate_cider(model, vocab, val, p, device)
     history.append(averaged_score)
     log.info("averaged last %d epochs: val CIDEr %.4f (best single epoch %.4f)", len(recent), averaged_score, best[0])
+    if curves:
+        curves.close()
+    checkpointer.clear()
     return (averaged if averaged_score >= best[0] else best[1]), history
+
+
+def _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device) -> float:
+    """One epoch of label-smoothed cross-entropy with scheduled sampling; returns the mean loss."""
+    model.train()
+    losses = []
+    for position in range(steps_per_epoch):
+        step = epoch * steps_per_epoch + position
+        batch = training.epoch_batches(p.seed, step, len(pairs), p.batch_size)
+        frames, lengths, tags = train.batch([pairs[i][0] for i in batch], device)
+        tokens = _token_batch(vocab, [pairs[i][1] for i in batch], device)
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, L-1) each
+        if ratio < 1.0:
+            # Scheduled sampling: replace a share of the gold previous words by the model's own guesses.
+            with torch.no_grad(), training.autocast(device):
+                predicted = model(frames, lengths, tags, inputs).argmax(-1)
+            use_predicted = torch.rand(inputs.shape, device=device) >= ratio
+            use_predicted[:, 0] = False  # <start> stays
+            inputs = torch.where(use_predicted & (inputs != vocab.pad), torch.roll(predicted, 1, dims=1), inputs)
+        for group in optimizer.param_groups:
+            group["lr"] = p.lr * lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr)
+        with training.autocast(device):
+            logits = model(frames, lengths, tags, inputs)  # (B, L-1, vocab)
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(),
+                targets.reshape(-1),
+                ignore_index=vocab.pad,
+                label_smoothing=p.label_smoothing,
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
 
 
 @torch.no_grad()
@@ -155,7 +183,8 @@ def generate(
     for start in range(0, len(data.ids), batch_size):
         indices = list(range(start, min(len(data.ids), start + batch_size)))
         frames, lengths, tags = data.batch(indices, device)
-        tokens, _ = beam_search(model, frames, lengths, tags, vocab.start, vocab.end, p.beam, p.max_tokens)
+        with training.autocast(device):
+            tokens, _ = beam_search(model, frames, lengths, tags, vocab.start, vocab.end, p.beam, p.max_tokens)
         out.update({data.ids[i]: vocab.decode(t) for i, t in zip(indices, tokens, strict=True)})
     return out
 

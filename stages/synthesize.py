@@ -1,0 +1,103 @@
+"""Stage `synthesize`: the tag filter, then beam-search captions from the tag-guided captioner for every
+AudioSet clip it keeps -> data/synthetic/captions.parquet (audio_id, caption, tags, score, captioner
+digest, beam). Resumable; several processes split the chunks when launched with torchrun.
+
+DVC runs: python stages/synthesize.py --audioset data/prepared/audioset --audiocaps data/prepared/audiocaps
+          --features data/features/audioset --captioner data/models/captioner_tags --out data/synthetic
+          --metrics metrics/synthesize.json --scratch scratch/synthesize
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from blat_core import training
+from blat_core.atomic import write_json
+from blat_core.captioner.io import load_captioner
+from blat_core.distributed import Ranks
+from blat_core.features import FrameFeatures
+from blat_core.params import load_section
+from blat_core.prepared import PreparedDataset
+from blat_core.runtime import setup_logging
+from blat_core.synthesis import SynthesizeParams, select_clips, synthesize
+
+log = logging.getLogger("synthesize")
+
+
+def run_synthesize(
+    params: SynthesizeParams,
+    audioset: Path,
+    audiocaps: Path,
+    features: Path,
+    captioner_folder: Path,
+    out: Path,
+    scratch: Path,
+    ranks: Ranks,
+    device,
+    stop_after_chunks: int | None = None,
+) -> dict | None:
+    """Select, caption and merge; returns the metrics on rank 0 of a complete run, else None."""
+    frames = FrameFeatures(features)
+    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames)
+    total = len(selection.audio_ids) + sum(selection.dropped.values())
+    log.info("%d of %d AudioSet clips kept; dropped %s", len(selection.audio_ids), total, selection.dropped)
+    captioner = load_captioner(captioner_folder, device)
+    if captioner.model.tags is None:
+        log.warning("%s was trained without tags: the synthetic captions will not be tag-guided", captioner_folder)
+    summary = synthesize(captioner, frames, selection, params, out, scratch, device, ranks, stop_after_chunks)
+    if not summary["complete"] or not ranks.is_main:
+        return None
+    captions = pq.read_table(out / "captions.parquet", columns=["caption", "score"]).to_pydict()
+    seconds = summary["seconds"]
+    return {
+        "synthesize": {
+            "audioset_clips": total,
+            "kept": len(selection.audio_ids),
+            "dropped": selection.dropped,
+            "audiocaps_train_labels": selection.allowed_labels,
+            "captions": len(captions["caption"]),
+            "distinct_captions": len(set(captions["caption"])),
+            "mean_score": round(sum(captions["score"]) / max(1, len(captions["score"])), 6),
+            "beam": params.beam,
+            "captioner": captioner.digest,
+            "throughput": {
+                "captioned_this_run": summary["captioned_this_run"],
+                "processes": ranks.world,
+                "clips_per_s": round(summary["captioned_this_run"] / max(seconds, 1e-9), 2),
+            },
+        }
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--audioset", type=Path, required=True, help="prepared AudioSet folder")
+    parser.add_argument("--audiocaps", type=Path, required=True, help="prepared AudioCaps folder (its labels)")
+    parser.add_argument("--features", type=Path, required=True, help="AudioSet frame features")
+    parser.add_argument("--captioner", type=Path, required=True, help="model folder of captioner@tags")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--scratch", type=Path, required=True, help="git-ignored folder for finished chunks")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    params = load_section(args.params, "synthesize", SynthesizeParams)
+    ranks = Ranks.from_env()
+    device = ranks.start(training.pick_device())
+    metrics = run_synthesize(
+        params, args.audioset, args.audiocaps, args.features, args.captioner, args.out, args.scratch, ranks, device
+    )
+    if metrics is not None:
+        write_json(args.metrics, metrics)
+        result = metrics["synthesize"]
+        log.info("%d captions (%d distinct), %.1f clips/s", result["captions"], result["distinct_captions"],
+                 result["throughput"]["clips_per_s"])  # fmt: skip
+    ranks.stop()
+
+
+if __name__ == "__main__":
+    main()
