@@ -1,4 +1,4 @@
-"""Name -> builder registries for the swappable parts (audio encoders; text encoders later)."""
+"""Name -> builder registries for the swappable parts (audio encoders, text encoders)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ class Registry:
 
 
 AUDIO_ENCODERS = Registry("audio encoder")
+TEXT_ENCODERS = Registry("text encoder")  # builders live in blat_core.text.encoder
 
 
 @AUDIO_ENCODERS.register("cnn14")

@@ -6,8 +6,12 @@ import logging
 import os
 
 
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+def setup_logging(rank: int = 0) -> None:
+    """INFO lines from the main process; other ranks only warn (rank 0 alone logs progress)."""
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
 
 def num_workers() -> int:

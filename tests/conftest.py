@@ -32,6 +32,9 @@ def tiny_params() -> dict:
     params["audio_encoder"]["channels"] = [4, 8, 16, 32, 64, 64]
     params["tagger"].update({"steps": 6, "batch_size": 8, "warmup_steps": 2, "log_every": 2, "checkpoint_every": 3})
     params["captioner"].update({"epochs": 2, "batch_size": 8, "warmup_steps": 2, "average_last": 2})
+    params["pretrain"].update({"batch_size": 8, "embed_dim": 16, "log_every": 2, "checkpoint_every": 2})
+    for stage in ("stage1", "stage2"):
+        params["pretrain"][stage].update({"steps": 4, "warmup_steps": 1, "val_every": 2})
     return params
 
 

@@ -70,13 +70,19 @@ def test_repro_then_noop_then_one_dataset(project):
     datasets = tiny_params()["prepare"]["datasets"]
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
     captioners = {"captioner@tags", "captioner@notags", "table3", "synthesize"}
-    assert first == {"make_demo", "scan", "tagger"} | {f"prepare@{name}" for name in datasets} | features | captioners
+    pretraining = {"pretrain_stage1", "pretrain_stage2", "pretrain_realonly"}
+    prepares = {f"prepare@{name}" for name in datasets}
+    assert first == {"make_demo", "scan", "tagger"} | prepares | features | captioners | pretraining
     assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
     table3 = json.loads((work / "metrics" / "captioning_synthetic.json").read_text())["captioning_synthetic"]
     assert set(table3) == {"without_tag", "with_tag", "human"}
     assert table3["human"]["cider"] > 0 and table3["with_tag"]["spice"] is None
     synthetic = json.loads((work / "metrics" / "synthesize.json").read_text())["synthesize"]
     assert synthetic["captions"] == synthetic["kept"] > 0 and synthetic["dropped"]["evaluation_split"] > 0
+    for stage in ("stage1", "stage2", "realonly"):
+        result = json.loads((work / "metrics" / f"pretrain_{stage}.json").read_text())["pretrain"][stage]
+        assert result["final"]["step"] == 4 and 0 <= result["best"]["text_to_audio"]["R@10"] <= 1
+        assert (work / "data" / "models" / f"blat_{stage}" / "blat.safetensors").is_file()
     for name in datasets:
         metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
         assert metrics["prepare"][name]["clips"] > 0

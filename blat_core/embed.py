@@ -1,0 +1,54 @@
+"""Deterministic embeddings with a bi-encoder: every clip whole (never a random crop), eval mode."""
+
+from __future__ import annotations
+
+import torch
+
+from blat_core import batching, training
+from blat_core.biencoder import BiEncoder
+from blat_core.prepared import PreparedDataset
+
+
+@torch.no_grad()
+def embed_clips(
+    model: BiEncoder,
+    prepared: PreparedDataset,
+    audio_ids: list[str],
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+    projected: bool = True,
+) -> torch.Tensor:
+    """(N, E) L2-normalised shared-space embeddings (or, `projected=False`, the raw clip embeddings)."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    dataset = batching.ClipDataset(prepared, audio_ids, max_samples=None)
+    out = torch.empty(len(audio_ids), model.embed_dim if projected else model.audio_encoder.embedding_dim)
+    for waves, lengths, indices in batching.loader(
+        dataset, batching.eval_batches(len(audio_ids), batch_size), workers, device
+    ):
+        wave = batching.to_device_float(waves, device)
+        with training.autocast(device):
+            if projected:
+                embedding = model.encode_audio(wave, lengths.to(device))
+            else:
+                embedding = model.audio_embedding(wave, lengths.to(device))
+        out[indices] = embedding.float().cpu()
+    model.train(was_training)
+    return out
+
+
+@torch.no_grad()
+def embed_captions(model: BiEncoder, tokenizer, captions: list[str], batch_size: int, device) -> torch.Tensor:
+    """(M, E) L2-normalised caption embeddings."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    parts = []
+    for start in range(0, len(captions), batch_size):
+        tokens = {k: v.to(device) for k, v in tokenizer(captions[start : start + batch_size]).items()}
+        with training.autocast(device):
+            parts.append(model.encode_text(tokens["input_ids"], tokens["attention_mask"]).float().cpu())
+    model.train(was_training)
+    return torch.cat(parts) if parts else torch.empty(0, model.embed_dim)
