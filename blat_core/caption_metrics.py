@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
@@ -19,6 +20,16 @@ CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar
 
 class MetricsUnavailable(RuntimeError):
     """A metric cannot run here (missing Java, model files); the message says what to provide."""
+
+
+@dataclass(frozen=True)
+class LocalModels:
+    """Where the optional metrics find their files (empty: that metric is reported unavailable)."""
+
+    corenlp_dir: str = ""
+    fense_sbert_dir: str = ""
+    fense_echecker: str = ""
+    fense_echecker_encoder_dir: str = ""
 
 
 def require_java() -> None:
@@ -38,18 +49,33 @@ def ptb_tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def caption_scores(
-    references: dict[str, list[str]], candidates: dict[str, str], corenlp_dir: str | Path | None = None
+    references: dict[str, list[str]], candidates: dict[str, str], models: LocalModels | None = None
 ) -> dict:
     """Corpus-level scores of one candidate per id against its references.
 
-    Returns {"bleu_1".."bleu_4", "meteor", "rouge_l", "cider", "spice", "spider"} with None for a
-    metric that cannot run, and "unavailable": {metric: reason} saying why.
+    Returns {"bleu_1".."bleu_4", "meteor", "rouge_l", "cider", "spice", "spider", "fense"} with None
+    for a metric that cannot run, and "unavailable": {metric: reason} saying why.
     """
     if set(references) != set(candidates):
         raise ValueError("references and candidates must cover the same ids")
-    return _tokenized_scores(
-        ptb_tokenize(references), ptb_tokenize({k: [v] for k, v in candidates.items()}), corenlp_dir
+    models = models or LocalModels()
+    scores = _tokenized_scores(
+        ptb_tokenize(references), ptb_tokenize({k: [v] for k, v in candidates.items()}), models.corenlp_dir
     )
+    ids = sorted(references)
+    _add_fense(scores, [candidates[i] for i in ids], [references[i] for i in ids], models)
+    return scores
+
+
+def _add_fense(scores: dict, candidates: list[str], references: list[list[str]], models: LocalModels) -> None:
+    from blat_core.fense import Fense
+
+    try:
+        scorer = Fense(models.fense_sbert_dir, models.fense_echecker, models.fense_echecker_encoder_dir)
+        scores["fense"] = scorer.corpus_score(candidates, references)
+    except MetricsUnavailable as reason:
+        scores["fense"] = None
+        scores["unavailable"]["fense"] = str(reason)
 
 
 def _tokenized_scores(gts: dict[str, list[str]], res: dict[str, list[str]], corenlp_dir: str | Path | None) -> dict:
@@ -120,15 +146,19 @@ def cider(references: dict[str, list[str]], candidates: dict[str, str]) -> float
     return float(Cider().compute_score(gts, res)[0])
 
 
-def human_scores(references: dict[str, list[str]], corenlp_dir: str | Path | None = None) -> dict:
+def human_scores(references: dict[str, list[str]], models: LocalModels | None = None) -> dict:
     """The "human" row: each of the k reference captions scored against the other k-1, averaged over k."""
+    models = models or LocalModels()
     count = min(len(v) for v in references.values())
     tokens = ptb_tokenize(references)  # once: tokenising a caption does not depend on the others
+    ids = sorted(references)
     rows = []
     for k in range(count):
         held_out = {i: [v[k]] for i, v in tokens.items()}
         others = {i: v[:k] + v[k + 1 :] for i, v in tokens.items()}
-        rows.append(_tokenized_scores(others, held_out, corenlp_dir))
+        rows.append(_tokenized_scores(others, held_out, models.corenlp_dir))
+        raw_others = [references[i][:k] + references[i][k + 1 :] for i in ids]
+        _add_fense(rows[-1], [references[i][k] for i in ids], raw_others, models)
     merged = {
         key: (None if rows[0][key] is None else sum(r[key] for r in rows) / count)
         for key in rows[0]

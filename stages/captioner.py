@@ -82,7 +82,7 @@ def run_captioner(
         return {"stopped_after_epochs": len(history)}
     model.load_state_dict(state)
     candidates = generate(model, vocab, test, params, device)
-    scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, params.corenlp_dir or None)
+    scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, params.local_models())
     with atomic_path(out) as tmp:
         tmp.mkdir()
         save_captioner(tmp, state, config, vocab, classes, dataclasses.asdict(params))

@@ -20,7 +20,7 @@ from blat_core.prepared import PreparedDataset
 from blat_core.runtime import setup_logging
 
 log = logging.getLogger("table3")
-COLUMNS = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider")
+COLUMNS = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -32,12 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
-    corenlp = load_section(args.params, "captioner", CaptionerParams).corenlp_dir or None
+    models = load_section(args.params, "captioner", CaptionerParams).local_models()
     references = {r["audio_id"]: list(r["captions"]) for r in PreparedDataset(args.audiocaps).rows(split="test")}
     rows = {
         "without_tag": json.loads(args.notags.read_text())["captioner"]["notags"]["audiocaps_test"],
         "with_tag": json.loads(args.tags.read_text())["captioner"]["tags"]["audiocaps_test"],
-        "human": human_scores(references, corenlp),
+        "human": human_scores(references, models),
     }
     write_json(args.out, {"captioning_synthetic": rows})
     for name, scores in rows.items():

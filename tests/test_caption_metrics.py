@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blat_core.caption_metrics import caption_scores, ptb_tokenize
+from blat_core.caption_metrics import LocalModels, caption_scores, ptb_tokenize
 
 REFERENCES = {
     "a": [
@@ -64,5 +64,5 @@ def test_perfect_candidate_scores_higher():
 def test_spice_unavailable_with_reason(scores, tmp_path):
     assert scores["spice"] is None and scores["spider"] is None
     assert "stanford-corenlp-3.6.0.jar" in scores["unavailable"]["spice"]
-    configured = caption_scores(REFERENCES, CANDIDATES, corenlp_dir=tmp_path)
+    configured = caption_scores(REFERENCES, CANDIDATES, LocalModels(corenlp_dir=str(tmp_path)))
     assert configured["spice"] is None and str(tmp_path) in configured["unavailable"]["spice"]

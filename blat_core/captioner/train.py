@@ -41,6 +41,14 @@ class CaptionerParams:
     max_tokens: int = bounded(ge=1)
     seed: int = 0
     corenlp_dir: str = ""
+    fense_sbert_dir: str = ""
+    fense_echecker: str = ""
+    fense_echecker_encoder_dir: str = ""
+
+    def local_models(self):
+        from blat_core.caption_metrics import LocalModels
+
+        return LocalModels(self.corenlp_dir, self.fense_sbert_dir, self.fense_echecker, self.fense_echecker_encoder_dir)
 
 
 @dataclass

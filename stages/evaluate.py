@@ -1,0 +1,48 @@
+"""Stage `evaluate@<task>`: one evaluation task (retrieval, zeroshot, linear_probe) with its own params
+section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`).
+
+DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
+          --metrics metrics/evaluate_<task>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from blat_core import training
+from blat_core.atomic import write_json
+from blat_core.evaluation import TASKS, run_task
+from blat_core.params import ParamsError, from_dict, load_params_file
+from blat_core.runtime import setup_logging
+
+log = logging.getLogger("evaluate")
+
+
+def load_task(params_file: Path, name: str):
+    tasks = load_params_file(params_file).get("evaluate", {}).get("tasks", {})
+    unknown = sorted(set(tasks) - set(TASKS))
+    if unknown:
+        raise ParamsError(f"unknown evaluate.tasks {unknown}; valid tasks: {sorted(TASKS)}")
+    if name not in tasks:
+        raise ParamsError(f"evaluate.tasks.{name} is missing from {params_file}")
+    return from_dict(TASKS[name], tasks[name], f"evaluate.tasks.{name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument("--models", type=Path, required=True, help="folder holding the model folders")
+    parser.add_argument("--prepared", type=Path, required=True, help="folder holding the prepared datasets")
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    setup_logging()
+    task = load_task(args.params, args.task)
+    training.seed_everything(0)
+    write_json(args.metrics, run_task(args.task, task, args.models, args.prepared, training.pick_device()))
+
+
+if __name__ == "__main__":
+    main()
