@@ -41,6 +41,19 @@ class LabelledClips:
     def multi_label(self) -> bool:
         return self.name in MULTI_LABEL
 
+    def subset(self, keep: np.ndarray) -> LabelledClips:
+        """The clips of boolean mask `keep` (class list unchanged)."""
+        ids = [a for a, k in zip(self.audio_ids, keep, strict=True) if k]
+        return LabelledClips(self.name, ids, self.folds[keep], self.splits[keep], self.classes, self.targets[keep])
+
+    def used(self, train: bool) -> LabelledClips:
+        """Only the clips some evaluation set uses (its test clips, and with `train` its training clips too):
+        zero-shot on AudioSet embeds the 20K eval clips, not the 2M training clips."""
+        keep = np.zeros(len(self.audio_ids), dtype=bool)
+        for train_mask, test_mask in self.evaluation_sets():
+            keep |= test_mask | (train_mask if train else False)
+        return self.subset(keep)
+
     def evaluation_sets(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train mask, test mask) per standard fold / split."""
         if self.name in SPLITS:

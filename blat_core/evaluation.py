@@ -4,10 +4,12 @@ dataclass (the `evaluate.tasks.<task>` section) and returns namespaced metrics.
     retrieval     zero-shot text<->audio retrieval on AudioCaps test and Clotho evaluation (Table 2)
     zeroshot      zero-shot classification on ESC-50, US8K, VGGSound, FSD50K, AudioSet (Table 5 top)
     linear_probe  one linear layer on frozen clip embeddings, BLAT vs the tagger tower (Table 5 bottom)
+    finetune      the whole audio tower + one linear layer, BLAT vs the tagger tower (Table 5 bottom)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,14 +55,6 @@ class LinearProbeTask:
     batch_size: int = bounded(ge=1, default=64)
 
 
-TASKS = {"retrieval": RetrievalTask, "zeroshot": ZeroShotTask, "linear_probe": LinearProbeTask}
-
-
-def run_task(name: str, task, models_root: Path, prepared_root: Path, device) -> dict:
-    runner = {"retrieval": retrieval, "zeroshot": zeroshot, "linear_probe": linear_probe}[name]
-    return {name: runner(task, Path(models_root), Path(prepared_root), device)}
-
-
 def retrieval(task: RetrievalTask, models_root: Path, prepared_root: Path, device) -> dict:
     out = {}
     for model_name in task.models:
@@ -81,7 +75,7 @@ def zeroshot(task: ZeroShotTask, models_root: Path, prepared_root: Path, device)
     for model_name in task.models:
         model, tokenizer, _ = load_blat(models_root / model_name, device)
         for dataset in task.datasets:
-            data = classification.labelled_clips(PreparedDataset(prepared_root / dataset))
+            data = classification.labelled_clips(PreparedDataset(prepared_root / dataset)).used(train=False)
             audio = embed_clips(model, PreparedDataset(prepared_root / dataset), data.audio_ids, task.batch_size,
                                 device)  # fmt: skip
             texts = [classification.label_text(c, task.prompt) for c in data.classes]
@@ -117,7 +111,7 @@ def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, 
     out = {}
     for dataset in task.datasets:
         prepared = PreparedDataset(prepared_root / dataset)
-        data = classification.labelled_clips(prepared)
+        data = classification.labelled_clips(prepared).used(train=True)
         for model_name in task.models:
             embeddings = clip_embeddings(model_name, models_root, prepared, data.audio_ids, task.batch_size, device)
             runs = [
@@ -134,3 +128,82 @@ def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, 
             log.info("linear probe %s %s: %s", model_name, dataset,
                      {k: round(v["mean"], 4) for k, v in metrics.items()})  # fmt: skip
     return out
+
+
+@dataclass
+class FineTuneTask:
+    models: list[str]  # BLAT model folders and/or "tagger"
+    datasets: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    steps: int = bounded(ge=1, default=100)
+    batch_size: int = bounded(ge=1, default=32)
+    lr: float = bounded(gt=0.0, default=1.0e-4)
+    max_seconds: float = bounded(gt=0.0, default=10.0)
+    max_sets: int = bounded(ge=0, default=0)  # evaluate the first N folds/splits only (0: all, as the paper)
+
+
+def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device) -> dict:
+    from blat_core.finetune import finetune_classifier
+
+    out = {}
+    for dataset in task.datasets:
+        prepared = PreparedDataset(prepared_root / dataset)
+        data = classification.labelled_clips(prepared).used(train=True)
+        sets = data.evaluation_sets()
+        sets = sets[: task.max_sets] if task.max_sets else sets
+        max_samples = int(task.max_seconds * prepared.sample_rate)
+        for model_name in task.models:
+            make_tower = functools.partial(_tower, model_name, models_root)
+            runs = []
+            for seed in task.seeds:
+                per_set = [
+                    finetune_classifier(
+                        make_tower,
+                        data,
+                        prepared,
+                        train,
+                        test,
+                        seed,
+                        task.steps,
+                        task.batch_size,
+                        task.lr,
+                        max_samples,
+                        device,
+                    )  # fmt: skip
+                    for train, test in sets
+                ]
+                runs.append({k: float(np.mean([s[k] for s in per_set])) for k in per_set[0]})
+            out.setdefault(dataset, {})[model_name] = _mean_std(runs) | {"sets": len(sets)}
+            log.info("fine-tune %s %s: %s", model_name, dataset,
+                     {k: round(v["mean"], 4) for k, v in out[dataset][model_name].items() if k != "sets"})  # fmt: skip
+    return out
+
+
+def _tower(model_name: str, models_root: Path) -> torch.nn.Module:
+    """A fresh copy of a model's CNN14 tower (BLAT's audio encoder, or the tagger's)."""
+    if model_name == TAGGER:
+        from blat_core.audio.encoder import load_audio_encoder
+
+        return load_audio_encoder(models_root / TAGGER)[0]
+    return load_blat(models_root / model_name)[0].audio_encoder
+
+
+def _mean_std(runs: list[dict[str, float]]) -> dict:
+    return {
+        key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs])),
+              "seeds": [r[key] for r in runs]}
+        for key in runs[0]
+    }  # fmt: skip
+
+
+TASKS = {
+    "retrieval": RetrievalTask,
+    "zeroshot": ZeroShotTask,
+    "linear_probe": LinearProbeTask,
+    "finetune": FineTuneTask,
+}
+RUNNERS = {"retrieval": retrieval, "zeroshot": zeroshot, "linear_probe": linear_probe, "finetune": finetune}
+
+
+def run_task(name: str, task, models_root: Path, prepared_root: Path, device) -> dict:
+    return {name: RUNNERS[name](task, Path(models_root), Path(prepared_root), device)}

@@ -19,7 +19,7 @@ from blat_core.runtime import setup_logging
 
 log = logging.getLogger("report")
 SOURCES = ("captioning_synthetic", "synthesize", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
-           "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe")  # fmt: skip
+           "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune")  # fmt: skip
 
 
 def recall_points(metrics: dict) -> list[dict]:

@@ -35,6 +35,8 @@ def tiny_params() -> dict:
     params["pretrain"].update({"batch_size": 8, "embed_dim": 16, "log_every": 2, "checkpoint_every": 2})
     for stage in ("stage1", "stage2"):
         params["pretrain"][stage].update({"steps": 4, "warmup_steps": 1, "val_every": 2})
+    params["evaluate"]["tasks"]["linear_probe"].update({"epochs": 20, "seeds": [0, 1]})
+    params["evaluate"]["tasks"]["finetune"].update({"steps": 2, "batch_size": 4, "seeds": [0]})
     return params
 
 

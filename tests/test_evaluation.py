@@ -97,8 +97,17 @@ def test_report_renders_every_table_and_checks_the_claims():
     assert status["Tag guidance improves the synthetic captions"] == "holds"
     assert status["BLAT beats chance by a wide margin"] == "holds"
     assert status["Synthetic pre-training improves zero-shot retrieval over real-only training"] == "holds"
-    assert status["Pre-training helps fine-tuning"] == "not evaluated"
+    assert status["BLAT pre-training helps fine-tuned classification"] == "not evaluated"
+    assert status["Pre-training helps fine-tuned retrieval"] == "not evaluated"
     rows = FIXTURE["captioning_synthetic"]["captioning_synthetic"]
     worse_rows = {**rows, "with_tag": {**rows["with_tag"], "cider": 0.5}}
     worse = {**FIXTURE, "captioning_synthetic": {"captioning_synthetic": worse_rows}}
     assert claims(worse)[0]["status"] == "does not hold"
+
+
+def test_only_the_clips_an_evaluation_uses_are_kept():
+    """Zero-shot keeps the test clips; the probe also the training clips; AudioSet's other splits go."""
+    data = _clips("audioset", classes=2, per_class=6, folds=1)
+    data.splits = np.array(["balanced_train", "unbalanced_train", "eval"] * 4)
+    assert set(data.used(train=False).splits) == {"eval"} and len(data.used(train=False).audio_ids) == 4
+    assert set(data.used(train=True).splits) == {"balanced_train", "eval"}

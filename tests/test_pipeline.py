@@ -71,8 +71,10 @@ def test_repro_then_noop_then_one_dataset(project):
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
     captioners = {"captioner@tags", "captioner@notags", "table3", "synthesize"}
     pretraining = {"pretrain_stage1", "pretrain_stage2", "pretrain_realonly"}
+    evaluation = {f"evaluate@{task}" for task in tiny_params()["evaluate"]["tasks"]} | {"report"}
     prepares = {f"prepare@{name}" for name in datasets}
-    assert first == {"make_demo", "scan", "tagger"} | prepares | features | captioners | pretraining
+    expected = {"make_demo", "scan", "tagger"} | prepares | features | captioners | pretraining | evaluation
+    assert first == expected
     assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
     table3 = json.loads((work / "metrics" / "captioning_synthetic.json").read_text())["captioning_synthetic"]
     assert set(table3) == {"without_tag", "with_tag", "human"}
@@ -83,6 +85,8 @@ def test_repro_then_noop_then_one_dataset(project):
         result = json.loads((work / "metrics" / f"pretrain_{stage}.json").read_text())["pretrain"][stage]
         assert result["final"]["step"] == 4 and 0 <= result["best"]["text_to_audio"]["R@10"] <= 1
         assert (work / "data" / "models" / f"blat_{stage}" / "blat.safetensors").is_file()
+    report = (work / "metrics" / "report.md").read_text()
+    assert "## Table 5" in report and "zero-shot BLAT (ours)" in report
     for name in datasets:
         metrics = json.loads((work / "metrics" / f"prepare_{name}.json").read_text())
         assert metrics["prepare"][name]["clips"] > 0
@@ -91,6 +95,31 @@ def test_repro_then_noop_then_one_dataset(project):
     assert _ran(_run(dvc + ["repro"], work, env)) == {"scan"}
     status = _run(dvc + ["status"], work, env)
     assert "prepare@" not in status and "make_demo" not in status
+
+
+@pytest.mark.slow
+def test_experiment_reruns_only_the_affected_stages(project):
+    """`dvc exp run -S evaluate.tasks.zeroshot.prompt=...` through the Python API re-runs evaluate@zeroshot
+    (and the report that reads its metrics), nothing else."""
+    work, env = project
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-qm", "reproduced"], work, env)
+    metrics = sorted((work / "metrics").glob("*.json"))
+    before = {p.name: p.stat().st_mtime_ns for p in metrics}
+    lock_before = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    script = (
+        "from dvc.repo import Repo\n"
+        "Repo('.').experiments.run(params=['evaluate.tasks.zeroshot.prompt=the sound of {}'])\n"
+    )
+    _run([sys.executable, "-c", script], work, env)
+    after = {p.name: p.stat().st_mtime_ns for p in metrics}
+    assert {name for name in before if after[name] != before[name]} == {"evaluate_zeroshot.json"}
+    lock_after = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
+    changed = {name for name in lock_before if lock_before[name] != lock_after[name]}
+    assert changed <= {"evaluate@zeroshot", "report", "scan"} and "evaluate@zeroshot" in changed
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    assert params["evaluate"]["tasks"]["zeroshot"]["prompt"] == "the sound of {}"
+    _run(["git", "checkout", "--", "."], work, env)  # back to the committed state for the next test
 
 
 @pytest.mark.slow
