@@ -5,6 +5,7 @@ dataclass (the `evaluate.tasks.<task>` section) and returns namespaced metrics.
     zeroshot      zero-shot classification on ESC-50, US8K, VGGSound, FSD50K, AudioSet (Table 5 top)
     linear_probe  one linear layer on frozen clip embeddings, BLAT vs the tagger tower (Table 5 bottom)
     finetune      the whole audio tower + one linear layer, BLAT vs the tagger tower (Table 5 bottom)
+    retrieval_finetune  contrastive fine-tuning on each target, from BLAT vs from scratch (Table 2)
 """
 
 from __future__ import annotations
@@ -196,13 +197,109 @@ def _mean_std(runs: list[dict[str, float]]) -> dict:
     }  # fmt: skip
 
 
+@dataclass
+class RetrievalFineTuneTask:
+    """Table 2's fine-tuned and from-scratch rows: contrastive training on one target's training captions,
+    model selection on its validation split (the starting weights included), retrieval on its test split."""
+
+    models: list[str]  # pre-trained starting points (BLAT model folders); "scratch" = tagger + text folder
+    targets: dict[str, dict[str, str]]  # dataset -> {"val": split, "test": split}
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    steps: int = bounded(ge=1, default=100)
+    warmup_steps: int = bounded(ge=0, default=10)
+    val_every: int = bounded(ge=1, default=50)
+    batch_size: int = bounded(ge=1, default=32)
+    lr: float = bounded(gt=0.0, default=1.0e-4)
+    max_seconds: float = bounded(gt=0.0, default=10.0)
+    scratch_text_folder: str = ""  # the text tower "scratch" starts from ("": the default MiniLM folder)
+
+
+SCRATCH = "scratch"
+
+
+def retrieval_finetune(task: RetrievalFineTuneTask, models_root: Path, prepared_root: Path, device) -> dict:
+    import tempfile
+
+    from blat_core import training
+    from blat_core.distributed import Ranks
+    from blat_core.pairs import caption_pairs
+    from blat_core.pretrain import PretrainParams, StageSchedule, pretrain, validate
+
+    out = {}
+    for dataset, splits in task.targets.items():
+        pairs = caption_pairs([prepared_root / dataset])
+        val = RetrievalSet.from_split(prepared_root / dataset, splits["val"])
+        test = RetrievalSet.from_split(prepared_root / dataset, splits["test"])
+        for model_name in task.models:
+            runs = []
+            for seed in task.seeds:
+                training.seed_everything(seed)
+                model, tokenizer = _retrieval_start(model_name, task, models_root)
+                params = PretrainParams(
+                    batch_size=task.batch_size, lr=task.lr, weight_decay=0.0, max_seconds=task.max_seconds,
+                    embed_dim=model.embed_dim, log_every=max(1, task.steps // 4), checkpoint_every=task.steps,
+                    seed=seed, stage2=StageSchedule(task.steps, task.warmup_steps, task.val_every),
+                )  # fmt: skip
+                # The starting weights compete in model selection too: fine-tuning keeps them when no
+                # validated step beats them (a few demo steps can otherwise only make a good start worse).
+                model.to(device)
+                start_score = validate(model, tokenizer, val, task.batch_size, device)["geometric_mean"]
+                start = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                with tempfile.TemporaryDirectory(prefix="retrieval-finetune-") as scratch:
+                    checkpointer = training.Checkpointer(Path(scratch), f"{dataset}-{model_name}-{seed}")
+                    best, summary = pretrain(model, tokenizer, pairs, val, params, "stage2", device, Ranks(),
+                                             checkpointer, None)  # fmt: skip
+                model.load_state_dict(best if summary["best"]["geometric_mean"] > start_score else start)
+                audio = embed_clips(model, test.prepared, test.audio_ids, task.batch_size, device)
+                text = embed_captions(model, tokenizer, test.captions, task.batch_size, device)
+                metrics = retrieval_metrics(audio @ text.t(), test.caption_audio)
+                runs.append({f"{d}/{k}": v for d in ("audio_to_text", "text_to_audio") for k, v in metrics[d].items()})
+            summary = _mean_std(runs)
+            out.setdefault(dataset, {})[model_name] = {
+                d: {k: summary[f"{d}/{k}"] for k in ("R@1", "R@5", "R@10", "median_rank")}
+                for d in ("audio_to_text", "text_to_audio")
+            }
+            log.info("fine-tuned retrieval %s from %s: A->T R@1 %.3f, T->A R@1 %.3f", dataset, model_name,
+                     summary["audio_to_text/R@1"]["mean"], summary["text_to_audio/R@1"]["mean"])  # fmt: skip
+    return out
+
+
+def _retrieval_start(model_name: str, task: RetrievalFineTuneTask, models_root: Path):
+    """(bi-encoder, tokenizer) to fine-tune: a BLAT model, or `scratch` (tagger audio tower, text tower
+    from `scratch_text_folder`, fresh projections) shaped like the first BLAT model of the list."""
+    if model_name != SCRATCH:
+        model, tokenizer, _ = load_blat(models_root / model_name)
+        return model.train(), tokenizer
+    import json
+
+    from blat_core.blat_model import build_biencoder, init_audio_from_tagger
+    from blat_core.text.encoder import Tokenizer, resolve_folder
+
+    reference = next((m for m in task.models if m != SCRATCH), None)
+    if reference is None:
+        raise ValueError("evaluate.tasks.retrieval_finetune.models needs a BLAT model beside 'scratch' (its shape)")
+    config = json.loads((models_root / reference / "blat.json").read_text())["config"]
+    text_folder = str(resolve_folder(task.scratch_text_folder))
+    config = {**config, "text": {**config["text"], "folder": text_folder, "pretrained": True}}
+    model = build_biencoder(config)
+    init_audio_from_tagger(model, models_root / TAGGER)
+    return model.train(), Tokenizer(text_folder, config["text"]["max_tokens"])
+
+
 TASKS = {
     "retrieval": RetrievalTask,
     "zeroshot": ZeroShotTask,
     "linear_probe": LinearProbeTask,
     "finetune": FineTuneTask,
+    "retrieval_finetune": RetrievalFineTuneTask,
 }
-RUNNERS = {"retrieval": retrieval, "zeroshot": zeroshot, "linear_probe": linear_probe, "finetune": finetune}
+RUNNERS = {
+    "retrieval": retrieval,
+    "zeroshot": zeroshot,
+    "linear_probe": linear_probe,
+    "finetune": finetune,
+    "retrieval_finetune": retrieval_finetune,
+}
 
 
 def run_task(name: str, task, models_root: Path, prepared_root: Path, device) -> dict:

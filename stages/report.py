@@ -18,8 +18,9 @@ from blat_core.report import claims, render
 from blat_core.runtime import setup_logging
 
 log = logging.getLogger("report")
-SOURCES = ("captioning_synthetic", "synthesize", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
-           "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune")  # fmt: skip
+SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
+           "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune",
+           "evaluate_retrieval_finetune")  # fmt: skip
 
 
 def recall_points(metrics: dict) -> list[dict]:

@@ -37,6 +37,8 @@ def tiny_params() -> dict:
         params["pretrain"][stage].update({"steps": 4, "warmup_steps": 1, "val_every": 2})
     params["evaluate"]["tasks"]["linear_probe"].update({"epochs": 20, "seeds": [0, 1]})
     params["evaluate"]["tasks"]["finetune"].update({"steps": 2, "batch_size": 4, "seeds": [0]})
+    tuned = {"steps": 2, "batch_size": 4, "seeds": [0], "val_every": 2}
+    params["evaluate"]["tasks"]["retrieval_finetune"].update(tuned)
     return params
 
 
