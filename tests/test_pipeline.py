@@ -109,7 +109,7 @@ def test_experiment_reruns_only_the_affected_stages(project):
     lock_before = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
     script = (
         "from dvc.repo import Repo\n"
-        "Repo('.').experiments.run(params=['evaluate.tasks.zeroshot.prompt=the sound of {}'])\n"
+        "Repo('.').experiments.run(params=[\"evaluate.tasks.zeroshot.prompt='the sound of {}'\"])\n"
     )
     _run([sys.executable, "-c", script], work, env)
     after = {p.name: p.stat().st_mtime_ns for p in metrics}
