@@ -119,12 +119,7 @@ def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, 
                 classification.linear_probe(data, embeddings, seed, task.epochs, task.lr, task.weight_decay)
                 for seed in task.seeds
             ]
-            metrics = {}
-            for key in runs[0]:
-                if key == "sets":
-                    continue
-                values = [r[key] for r in runs]
-                metrics[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": values}
+            metrics = _mean_std([{k: v for k, v in run.items() if k != "sets"} for run in runs])
             out.setdefault(dataset, {})[model_name] = metrics
             log.info("linear probe %s %s: %s", model_name, dataset,
                      {k: round(v["mean"], 4) for k, v in metrics.items()})  # fmt: skip
