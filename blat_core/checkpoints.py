@@ -29,8 +29,8 @@ def save_model(path: str | Path, state: dict[str, torch.Tensor], kind: str, conf
         tmp.write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
 
 
-def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
-    """(weights, config, meta) of a model saved by `save_model`; checks the kind."""
+def read_sidecar(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(config, meta) from the JSON sidecar of a model saved by `save_model`, without its weights; checks the kind."""
     path = Path(path)
     sidecar_path, weights_path = path.with_suffix(".json"), path.with_suffix(".safetensors")
     for required in (sidecar_path, weights_path):
@@ -39,7 +39,13 @@ def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], di
     sidecar = json.loads(sidecar_path.read_text())
     if sidecar.get("kind") != kind:
         raise CheckpointError(f"{sidecar_path} holds a {sidecar.get('kind')!r} model, expected {kind!r}")
-    return load_file(str(weights_path)), sidecar["config"], sidecar.get("meta", {})
+    return sidecar["config"], sidecar.get("meta", {})
+
+
+def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """(weights, config, meta) of a model saved by `save_model`; checks the kind."""
+    config, meta = read_sidecar(path, kind)
+    return load_file(str(Path(path).with_suffix(".safetensors"))), config, meta
 
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:

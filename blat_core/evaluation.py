@@ -265,15 +265,14 @@ def _retrieval_start(model_name: str, task: RetrievalFineTuneTask, models_root: 
     if model_name != SCRATCH:
         model, tokenizer, _ = load_blat(models_root / model_name)
         return model.train(), tokenizer
-    import json
-
     from blat_core.blat_model import build_biencoder, init_audio_from_tagger
+    from blat_core.checkpoints import read_sidecar
     from blat_core.text.encoder import Tokenizer, resolve_folder
 
     reference = next((m for m in task.models if m != SCRATCH), None)
     if reference is None:
         raise ValueError("evaluate.tasks.retrieval_finetune.models needs a BLAT model beside 'scratch' (its shape)")
-    config = json.loads((models_root / reference / "blat.json").read_text())["config"]
+    config = read_sidecar(models_root / reference / "blat", kind="biencoder")[0]
     text_folder = str(resolve_folder(task.scratch_text_folder))
     config = {**config, "text": {**config["text"], "folder": text_folder, "pretrained": True}}
     model = build_biencoder(config)

@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,7 +151,7 @@ def pretrain(
     if ranks.world > 1:
         device_ids = [device] if device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
-    if os.environ.get("BLAT_COMPILE") == "1" and device.type == "cuda":
+    if training.compile_enabled(device):
         # Compile the audio tower's forward in place: the state dict keeps its key names.
         model.audio_encoder.forward_embedding = torch.compile(model.audio_encoder.forward_embedding)
     optimizer = training.adam(model.parameters(), params.lr, params.weight_decay, device)

@@ -41,11 +41,14 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def compile_enabled(device: torch.device) -> bool:
+    """$BLAT_COMPILE=1 on a GPU: a runtime choice (results are unchanged), not a tracked param."""
+    return os.environ.get("BLAT_COMPILE") == "1" and device.type == "cuda"
+
+
 def maybe_compile(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """torch.compile when $BLAT_COMPILE=1 and on GPU (runtime choice; results are unchanged)."""
-    if os.environ.get("BLAT_COMPILE") == "1" and device.type == "cuda":
-        return torch.compile(module)
-    return module
+    """torch.compile when `compile_enabled`."""
+    return torch.compile(module) if compile_enabled(device) else module
 
 
 def adam(parameters: Iterable, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Optimizer:

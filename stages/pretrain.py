@@ -16,13 +16,13 @@ DVC runs (through the launcher, $BLAT_NPROC processes):
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from blat_core import training
 from blat_core.atomic import atomic_path, write_json
 from blat_core.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
+from blat_core.checkpoints import read_sidecar
 from blat_core.distributed import Ranks
 from blat_core.pairs import RetrievalSet, caption_pairs, synthetic_pairs
 from blat_core.params import ParamsError, load_section
@@ -43,10 +43,10 @@ def run_pretrain(args: argparse.Namespace, params: PretrainParams, text: TextEnc
     training.deterministic_cpu()
     if args.stage == "stage2":
         model, tokenizer, _ = load_blat(args.init)
-        config = dict(_config_of(args.init))
+        config = dict(read_sidecar(args.init / "blat", kind="biencoder")[0])
         inputs = [args.init / "blat.safetensors"]
     else:
-        audio_config = _tagger_config(args.tagger)
+        audio_config = {**read_sidecar(args.tagger / "tagger", kind="audio_encoder")[0], "num_classes": 0}
         config = {
             "audio": audio_config,
             "text": text.config(),
@@ -96,15 +96,6 @@ def run_pretrain(args: argparse.Namespace, params: PretrainParams, text: TextEnc
 def _rounded(entry: dict) -> dict:
     """A validation record with 6 decimals (metrics files diff cleanly)."""
     return {k: _rounded(v) if isinstance(v, dict) else round(v, 6) for k, v in entry.items()}
-
-
-def _config_of(folder: Path) -> dict:
-    return json.loads((folder / "blat.json").read_text())["config"]
-
-
-def _tagger_config(folder: Path) -> dict:
-    config = json.loads((folder / "tagger.json").read_text())["config"]
-    return {**config, "num_classes": 0}
 
 
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> None:
