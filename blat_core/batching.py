@@ -3,8 +3,11 @@ float conversion on the device (SPEC §9: move int16, convert once on the GPU)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from blat_core.prepared import PreparedDataset
 
@@ -65,3 +68,15 @@ def loader(dataset: torch.utils.data.Dataset, batch_sampler, workers: int, devic
 def eval_batches(count: int, batch_size: int) -> list[list[tuple[int, None]]]:
     """Sequential full-clip batches (no crop) over items 0..count-1."""
     return [[(i, None) for i in range(start, min(count, start + batch_size))] for start in range(0, count, batch_size)]
+
+
+def full_clips(
+    prepared: PreparedDataset, ids: list[str], batch_size: int, device, workers: int = 0, desc: str | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Every clip of `ids` whole (never cropped), in order: (float waves on `device`, lengths on `device`,
+    item indices into `ids`) per batch; a progress bar when `desc` is given. The evaluation-time loop of
+    embedding, tagging, frame extraction and fine-tuning's test pass."""
+    device = torch.device(device)
+    batches = loader(ClipDataset(prepared, ids, max_samples=None), eval_batches(len(ids), batch_size), workers, device)
+    for waves, lengths, indices in tqdm(batches, desc=desc, mininterval=2.0, disable=desc is None):
+        yield to_device_float(waves, device), lengths.to(device), indices

@@ -5,6 +5,7 @@ model.safetensors + model.json  {"kind": ..., "config": {...}, "meta": {...}}
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from blat_core.atomic import atomic_path
+
+
+def file_digest(path: str | Path, algorithm: str = "blake2b") -> str:
+    """Hex digest of a file's bytes (blake2b: 16 bytes; any other hashlib name, e.g. "sha256", in full)."""
+    digest = hashlib.blake2b(digest_size=16) if algorithm == "blake2b" else hashlib.new(algorithm)
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class CheckpointError(RuntimeError):

@@ -23,17 +23,13 @@ def embed_clips(
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    dataset = batching.ClipDataset(prepared, audio_ids, max_samples=None)
     out = torch.empty(len(audio_ids), model.embed_dim if projected else model.audio_encoder.embedding_dim)
-    for waves, lengths, indices in batching.loader(
-        dataset, batching.eval_batches(len(audio_ids), batch_size), workers, device
-    ):
-        wave = batching.to_device_float(waves, device)
+    for wave, lengths, indices in batching.full_clips(prepared, audio_ids, batch_size, device, workers):
         with training.autocast(device):
             if projected:
-                embedding = model.encode_audio(wave, lengths.to(device))
+                embedding = model.encode_audio(wave, lengths)
             else:
-                embedding = model.audio_embedding(wave, lengths.to(device))
+                embedding = model.audio_embedding(wave, lengths)
         out[indices] = embedding.float().cpu()
     model.train(was_training)
     return out

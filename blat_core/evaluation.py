@@ -6,6 +6,8 @@ dataclass (the `evaluate.tasks.<task>` section) and returns namespaced metrics.
     linear_probe  one linear layer on frozen clip embeddings, BLAT vs the tagger tower (Table 5 bottom)
     finetune      the whole audio tower + one linear layer, BLAT vs the tagger tower (Table 5 bottom)
     retrieval_finetune  contrastive fine-tuning on each target, from BLAT vs from scratch (Table 2)
+    captioning    the captioner without tags on frozen BLAT vs tagger frame features (Table 4;
+                  blat_core.captioning_transfer)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 
 from blat_core import classification
 from blat_core.blat_model import load_blat
+from blat_core.captioning_transfer import CaptioningTask, captioning
 from blat_core.embed import embed_captions, embed_clips
 from blat_core.pairs import RetrievalSet
 from blat_core.params import bounded
@@ -28,6 +31,12 @@ from blat_core.retrieval import retrieval_metrics
 
 log = logging.getLogger(__name__)
 TAGGER = "tagger"  # the model name that means "the tagger's audio tower" (our PANNs) in linear_probe
+
+
+def model_folder(models_root: Path, name: str) -> Path:
+    """A task's model entry: a folder name under the models root (`blat_stage2`), or a path with a slash
+    (`imported/blat_official`, `/models/blat_official`) to a folder made elsewhere, e.g. by `blat import-blat`."""
+    return Path(name) if "/" in name else Path(models_root) / name
 
 
 @dataclass
@@ -59,7 +68,7 @@ class LinearProbeTask:
 def retrieval(task: RetrievalTask, models_root: Path, prepared_root: Path, device) -> dict:
     out = {}
     for model_name in task.models:
-        model, tokenizer, _ = load_blat(models_root / model_name, device)
+        model, tokenizer, _ = load_blat(model_folder(models_root, model_name), device)
         for dataset, split in task.datasets.items():
             test = RetrievalSet.from_split(prepared_root / dataset, split)
             audio = embed_clips(model, test.prepared, test.audio_ids, task.batch_size, device)
@@ -74,7 +83,7 @@ def retrieval(task: RetrievalTask, models_root: Path, prepared_root: Path, devic
 def zeroshot(task: ZeroShotTask, models_root: Path, prepared_root: Path, device) -> dict:
     out = {}
     for model_name in task.models:
-        model, tokenizer, _ = load_blat(models_root / model_name, device)
+        model, tokenizer, _ = load_blat(model_folder(models_root, model_name), device)
         for dataset in task.datasets:
             data = classification.labelled_clips(PreparedDataset(prepared_root / dataset)).used(train=False)
             audio = embed_clips(model, PreparedDataset(prepared_root / dataset), data.audio_ids, task.batch_size,
@@ -94,17 +103,16 @@ def clip_embeddings(model_name: str, models_root: Path, prepared: PreparedDatase
     """Frozen clip embeddings before any projection: the BLAT audio tower's, or the tagger's."""
     if model_name == TAGGER:
         from blat_core.audio.encoder import load_audio_encoder
-        from blat_core.batching import ClipDataset, eval_batches, loader, to_device_float
+        from blat_core.batching import full_clips
 
         tower, _ = load_audio_encoder(models_root / TAGGER)
         tower.to(device).eval()
         out = np.zeros((len(ids), tower.embedding_dim), dtype=np.float32)
         with torch.no_grad():
-            for waves, lengths, indices in loader(ClipDataset(prepared, ids, None), eval_batches(len(ids), batch_size),
-                                                  0, device):  # fmt: skip
-                out[indices.numpy()] = tower.forward_embedding(to_device_float(waves, device), lengths.to(device)).cpu()
+            for wave, lengths, indices in full_clips(prepared, ids, batch_size, device):
+                out[indices.numpy()] = tower.forward_embedding(wave, lengths).cpu()
         return out
-    model, _, _ = load_blat(models_root / model_name, device)
+    model, _, _ = load_blat(model_folder(models_root, model_name), device)
     return embed_clips(model, prepared, ids, batch_size, device, projected=False).numpy()
 
 
@@ -181,7 +189,7 @@ def _tower(model_name: str, models_root: Path) -> torch.nn.Module:
         from blat_core.audio.encoder import load_audio_encoder
 
         return load_audio_encoder(models_root / TAGGER)[0]
-    return load_blat(models_root / model_name)[0].audio_encoder
+    return load_blat(model_folder(models_root, model_name))[0].audio_encoder
 
 
 def _mean_std(runs: list[dict[str, float]]) -> dict:
@@ -263,7 +271,7 @@ def _retrieval_start(model_name: str, task: RetrievalFineTuneTask, models_root: 
     """(bi-encoder, tokenizer) to fine-tune: a BLAT model, or `scratch` (tagger audio tower, text tower
     from `scratch_text_folder`, fresh projections) shaped like the first BLAT model of the list."""
     if model_name != SCRATCH:
-        model, tokenizer, _ = load_blat(models_root / model_name)
+        model, tokenizer, _ = load_blat(model_folder(models_root, model_name))
         return model.train(), tokenizer
     from blat_core.blat_model import build_biencoder, init_audio_from_tagger
     from blat_core.checkpoints import read_sidecar
@@ -272,7 +280,7 @@ def _retrieval_start(model_name: str, task: RetrievalFineTuneTask, models_root: 
     reference = next((m for m in task.models if m != SCRATCH), None)
     if reference is None:
         raise ValueError("evaluate.tasks.retrieval_finetune.models needs a BLAT model beside 'scratch' (its shape)")
-    config = read_sidecar(models_root / reference / "blat", kind="biencoder")[0]
+    config = read_sidecar(model_folder(models_root, reference) / "blat", kind="biencoder")[0]
     text_folder = str(resolve_folder(task.scratch_text_folder))
     config = {**config, "text": {**config["text"], "folder": text_folder, "pretrained": True}}
     model = build_biencoder(config)
@@ -286,6 +294,7 @@ TASKS = {
     "linear_probe": LinearProbeTask,
     "finetune": FineTuneTask,
     "retrieval_finetune": RetrievalFineTuneTask,
+    "captioning": CaptioningTask,
 }
 RUNNERS = {
     "retrieval": retrieval,
@@ -293,8 +302,12 @@ RUNNERS = {
     "linear_probe": linear_probe,
     "finetune": finetune,
     "retrieval_finetune": retrieval_finetune,
+    "captioning": captioning,
 }
+RESUMABLE = {"captioning"}  # tasks that train long enough to checkpoint into a scratch folder
 
 
-def run_task(name: str, task, models_root: Path, prepared_root: Path, device) -> dict:
-    return {name: RUNNERS[name](task, Path(models_root), Path(prepared_root), device)}
+def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None) -> dict:
+    """{task name: its metrics}; `scratch` is the resume folder of the tasks in RESUMABLE."""
+    extra = {"scratch": Path(scratch) / name if scratch else None} if name in RESUMABLE else {}
+    return {name: RUNNERS[name](task, Path(models_root), Path(prepared_root), device, **extra)}

@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
-from tqdm import tqdm
 
 from blat_core import batching, training
 from blat_core.distributed import Ranks
@@ -52,18 +52,10 @@ def extract(
     prefix = f"frames_r{ranks.rank}"
     writer = ShardWriter(partial, params.shard_size_mb * 2**20, {"dataset": prepared.name}, prefix, "frames")
     records, started = [], time.perf_counter()
-    dataset = batching.ClipDataset(prepared, ids, max_samples=None)
-    batches = batching.loader(dataset, batching.eval_batches(len(ids), params.batch_size), workers, device)
-    for waves, lengths, indices in tqdm(
-        batches, desc=f"features {prepared.name}", mininterval=2.0, disable=ranks.rank != 0
-    ):
-        with training.autocast(device):
-            frames = model.forward_frames(batching.to_device_float(waves, device), lengths.to(device))
-        frame_lengths = model.frame_lengths(lengths).tolist()
-        frames = frames.to(torch.float16).cpu().numpy()  # (B, T', D)
-        for row, index in enumerate(indices.tolist()):
-            shard, offset = writer.add(ids[index], frames[row, : frame_lengths[row]])
-            records.append((ids[index], shard_name(shard, prefix), offset, frame_lengths[row]))
+    desc = f"features {prepared.name}" if ranks.rank == 0 else None
+    for index, frames in clip_frames(model, prepared, ids, params.batch_size, device, workers, desc):
+        shard, offset = writer.add(ids[index], frames)
+        records.append((ids[index], shard_name(shard, prefix), offset, len(frames)))
     writer.flush()
     elapsed = time.perf_counter() - started
     log.info("rank %d: %d clips in %.1f s (%.1f clips/s)", ranks.rank, len(ids), elapsed, len(ids) / max(elapsed, 1e-9))
@@ -79,6 +71,20 @@ def extract(
         os.replace(partial, out)
     ranks.barrier()
     return {"clips": len(ids), "seconds": elapsed, "dim": int(model.embedding_dim)}
+
+
+@torch.no_grad()
+def clip_frames(
+    model, prepared: PreparedDataset, ids: list[str], batch_size: int, device, workers: int = 0, desc: str | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(item index into `ids`, (frames, dim) float16 frame embeddings) of every clip, whole, in batches."""
+    for wave, lengths, indices in batching.full_clips(prepared, ids, batch_size, device, workers, desc):
+        with training.autocast(device):
+            frames = model.forward_frames(wave, lengths)
+        counts = model.frame_lengths(lengths).tolist()
+        frames = frames.to(torch.float16).cpu().numpy()  # (B, T', D)
+        for row, index in enumerate(indices.tolist()):
+            yield index, frames[row, : counts[row]]
 
 
 def _write_index(path: Path, records: list[tuple]) -> None:

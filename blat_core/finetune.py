@@ -52,11 +52,9 @@ def finetune_classifier(
     tower.eval()
     test_ids = [a for a, keep in zip(data.audio_ids, test, strict=True) if keep]
     scores = np.zeros((len(test_ids), len(data.classes)), dtype=np.float32)
-    test_clips = batching.ClipDataset(prepared, test_ids, None)
     with torch.no_grad():
-        for batch in batching.eval_batches(len(test_ids), batch_size):
-            waves, lengths, indices = batching.pad_collate([test_clips[item] for item in batch])
+        for wave, lengths, indices in batching.full_clips(prepared, test_ids, batch_size, device):
             with training.autocast(device):
-                embedding = tower.forward_embedding(batching.to_device_float(waves, device), lengths.to(device))
+                embedding = tower.forward_embedding(wave, lengths)
             scores[indices.numpy()] = head(embedding.float()).cpu().numpy()
     return score(data, test, scores)

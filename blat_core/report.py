@@ -108,13 +108,22 @@ def table3(metrics: dict) -> list[str]:
 
 
 def table4(metrics: dict) -> list[str]:
-    header = ["captioner features", "AudioCaps SPIDEr", "FENSE", "Clotho SPIDEr", "FENSE"]
-    rows = [["PANNs / tagger (ours)", *([NOT_RUN] * 4)], ["BLAT (ours)", *([NOT_RUN] * 4)]]
-    for name in ("panns", "blat"):
-        cells = [f"{name.upper() if name == 'blat' else 'PANNs'} (paper)"]
-        cells += [paper(v) for d in ("audiocaps", "clotho") for v in PAPER["table4"][d][name]]
-        rows.append(cells)
-    return ["## Table 4 — captioning on frozen audio features", "", *_table(header, rows)]
+    result = metrics.get("evaluate_captioning", {}).get("captioning", {})
+    columns = ("bleu_4", "rouge_l", "meteor", "cider", "spider", "fense")
+    header = ["captioner features", "dataset", "BLEU-4", "ROUGE-L", "METEOR", "CIDEr", "SPIDEr", "FENSE"]
+    rows, unavailable = [], {}
+    for name, label in (("tagger", "PANNs / tagger"), ("blat_stage2", "BLAT")):
+        for dataset, title in (("audiocaps", "AudioCaps"), ("clotho", "Clotho")):
+            scores = result.get(dataset, {}).get(name)
+            rows.append([f"{label} (ours)", title, *((pct(scores.get(c)) if scores else NOT_RUN) for c in columns)])
+            unavailable.update((scores or {}).get("unavailable", {}))
+    for name, label in (("panns", "PANNs"), ("blat", "BLAT")):
+        for dataset, title in (("audiocaps", "AudioCaps"), ("clotho", "Clotho")):
+            spider, fense = PAPER["table4"][dataset][name]
+            rows.append([f"{label} (paper)", title, "–", "–", "–", "–", paper(spider), paper(fense)])
+    notes = [f"- {metric.upper()} unavailable: {reason}" for metric, reason in sorted(unavailable.items())]
+    return ["## Table 4 — captioning on frozen audio features (%), captioner without tags", "",
+            *_table(header, rows), *notes, *([""] if notes else [])]  # fmt: skip
 
 
 def table5(metrics: dict) -> list[str]:
@@ -199,6 +208,18 @@ def claims(metrics: dict) -> list[dict]:
         wins = sum(b > t for b, t in zip(blat, tagger, strict=True))
         out.append(_claim("BLAT's audio tower is a better linear-probe feature than the tagger's (PANNs)",
                           wins > len(sets) / 2, f"better on {wins} of {len(sets)} sets"))  # fmt: skip
+    captioning = metrics.get("evaluate_captioning", {}).get("captioning", {})
+    targets = [d for d in captioning if "blat_stage2" in captioning[d] and "tagger" in captioning[d]]
+    if targets:
+        blat = [captioning[d]["blat_stage2"]["cider"] for d in targets]
+        tagger = [captioning[d]["tagger"]["cider"] for d in targets]
+        pairs = zip(targets, blat, tagger, strict=True)
+        evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in pairs)
+        out.append(_claim("BLAT's frozen frame features caption better than the tagger's (CIDEr, no tags)",
+                          all(b > t for b, t in zip(blat, tagger, strict=True)), evidence))  # fmt: skip
+    else:
+        out.append({"claim": "BLAT's frozen frame features caption better than the tagger's", "status": "not evaluated",
+                    "evidence": "evaluate@captioning has not run"})  # fmt: skip
     finetune = metrics.get("evaluate_finetune", {}).get("finetune", {})
     sets = [d for d in CLASSIFICATION if "blat_stage2" in finetune.get(d, {}) and "tagger" in finetune.get(d, {})]
     if sets:

@@ -99,6 +99,23 @@ def select_clips(audioset: PreparedDataset, audiocaps: PreparedDataset, features
 
 
 @torch.no_grad()
+def caption_frames(
+    captioner: LoadedCaptioner, arrays: list[np.ndarray], tag_mids: list[list[str]], beam: int, max_tokens: int, device
+) -> tuple[list[str], list[float]]:
+    """Beam-search one caption per clip from its (frames, dim) features and AudioSet tag mids, as one batch;
+    (captions, length-normalised log-probabilities)."""
+    lengths = torch.tensor([len(a) for a in arrays])
+    frames = torch.zeros(len(arrays), int(lengths.max()), arrays[0].shape[1])  # (B, T, D), zero-padded
+    for row, array in enumerate(arrays):
+        frames[row, : len(array)] = torch.from_numpy(array.astype(np.float32))
+    tag_hot = torch.from_numpy(multi_hot(tag_mids, captioner.classes))
+    with training.autocast(device):
+        tokens, scores = beam_search(captioner.model, frames.to(device), lengths, tag_hot.to(device),
+                                     captioner.vocab.start, captioner.vocab.end, beam, max_tokens)  # fmt: skip
+    return [captioner.vocab.decode(t) for t in tokens], scores.float().cpu().tolist()
+
+
+@torch.no_grad()
 def caption_chunk(
     captioner: LoadedCaptioner,
     features: FrameFeatures,
@@ -113,26 +130,12 @@ def caption_chunk(
     for start in range(0, len(order), params.batch_size):
         batch_ids = order[start : start + params.batch_size]
         arrays = [features.frames(a) for a in batch_ids]
-        lengths = torch.tensor([len(a) for a in arrays])
-        frames = torch.zeros(len(arrays), int(lengths.max()), arrays[0].shape[1])  # (B, T, D), zero-padded
-        for row, array in enumerate(arrays):
-            frames[row, : len(array)] = torch.from_numpy(array.astype(np.float32))
-        tag_hot = torch.from_numpy(multi_hot([tags[a] for a in batch_ids], captioner.classes))
-        with training.autocast(device):
-            tokens, scores = beam_search(
-                captioner.model,
-                frames.to(device),
-                lengths,
-                tag_hot.to(device),
-                captioner.vocab.start,
-                captioner.vocab.end,
-                params.beam,
-                params.max_tokens,
-            )
+        captions, scores = caption_frames(captioner, arrays, [tags[a] for a in batch_ids], params.beam,
+                                          params.max_tokens, device)  # fmt: skip
         rows["audio_id"] += batch_ids
-        rows["caption"] += [captioner.vocab.decode(t) for t in tokens]
+        rows["caption"] += captions
         rows["tags"] += [tags[a] for a in batch_ids]
-        rows["score"] += scores.float().cpu().tolist()
+        rows["score"] += scores
     count = len(rows["audio_id"])
     rows["captioner"] = [captioner.digest] * count
     rows["beam"] = [params.beam] * count

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
-from tqdm import tqdm
 
 from blat_core import batching, training
 from blat_core.params import bounded
@@ -94,14 +93,9 @@ def tagger_step(model, optimizer, batch, targets: torch.Tensor, params: TaggerPa
 def predict(model, prepared: PreparedDataset, ids: list[str], batch_size: int, device, workers: int = 0) -> np.ndarray:
     """Sigmoid tag scores (clips, classes) on full clips, in eval mode."""
     model.eval()
-    dataset = batching.ClipDataset(prepared, ids, max_samples=None)
     scores = []
-    for waves, lengths, _ in tqdm(
-        batching.loader(dataset, batching.eval_batches(len(ids), batch_size), workers, device),
-        desc="tagger eval",
-        mininterval=2.0,
-    ):
+    for wave, lengths, _ in batching.full_clips(prepared, ids, batch_size, device, workers, desc="tagger eval"):
         with training.autocast(device):
-            logits = model(batching.to_device_float(waves, device), lengths.to(device))
+            logits = model(wave, lengths)
         scores.append(torch.sigmoid(logits.float()).cpu().numpy())
     return np.concatenate(scores) if scores else np.zeros((0, 0), dtype=np.float32)

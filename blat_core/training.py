@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from blat_core.atomic import atomic_path
+from blat_core.checkpoints import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -112,24 +113,16 @@ class StepBatchSampler(torch.utils.data.Sampler):
 
 
 # ---------------------------------------------------------------- fingerprints and checkpoints
-def file_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def fingerprint(params: Any, inputs: list[Path], code_roots: list[Path]) -> str:
     """Digest of the declared params, the input files (manifests, small files) and every code file."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
     for path in sorted(inputs):
-        digest.update(f"{path}:{file_hash(path)}".encode())
+        digest.update(f"{path}:{file_digest(path)}".encode())
     for root in code_roots:
         files = [root] if root.is_file() else sorted(root.rglob("*.py"))
         for path in files:
-            digest.update(f"{path.name}:{file_hash(path)}".encode())
+            digest.update(f"{path.name}:{file_digest(path)}".encode())
     return digest.hexdigest()
 
 

@@ -1,8 +1,8 @@
-"""Stage `evaluate@<task>`: one evaluation task (retrieval, zeroshot, linear_probe) with its own params
+"""Stage `evaluate@<task>`: one evaluation task (see blat_core.evaluation) with its own params
 section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`).
 
 DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
-          --metrics metrics/evaluate_<task>.json
+          --metrics metrics/evaluate_<task>.json --scratch scratch/evaluate
 """
 
 from __future__ import annotations
@@ -36,12 +36,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, required=True, help="folder holding the model folders")
     parser.add_argument("--prepared", type=Path, required=True, help="folder holding the prepared datasets")
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=Path("scratch"),
+        help="git-ignored folder for the resume checkpoints of long tasks (captioning)",
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
     task = load_task(args.params, args.task)
     training.seed_everything(0)
-    write_json(args.metrics, run_task(args.task, task, args.models, args.prepared, training.pick_device()))
+    metrics = run_task(args.task, task, args.models, args.prepared, training.pick_device(), args.scratch)
+    write_json(args.metrics, metrics)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def tiny_params() -> dict:
     params["evaluate"]["tasks"]["finetune"].update({"steps": 2, "batch_size": 4, "seeds": [0]})
     tuned = {"steps": 2, "batch_size": 4, "seeds": [0], "val_every": 2}
     params["evaluate"]["tasks"]["retrieval_finetune"].update(tuned)
+    params["evaluate"]["tasks"]["captioning"]["captioner"].update({"epochs": 2, "batch_size": 8, "average_last": 1})
     return params
 
 

@@ -109,10 +109,37 @@ def test_report_renders_every_table_and_checks_the_claims():
 def _tuned(r1: float) -> dict:
     cell = {"R@1": {"mean": r1, "std": 0.01}, "R@10": {"mean": 0.9, "std": 0.0}}
     return {"audio_to_text": cell, "text_to_audio": cell}
+
+
+def test_a_claim_that_fails_is_reported_as_failing():
     rows = FIXTURE["captioning_synthetic"]["captioning_synthetic"]
     worse_rows = {**rows, "with_tag": {**rows["with_tag"], "cider": 0.5}}
     worse = {**FIXTURE, "captioning_synthetic": {"captioning_synthetic": worse_rows}}
     assert claims(worse)[0]["status"] == "does not hold"
+
+
+def _captioning(cider: float) -> dict:
+    return {"bleu_4": 0.1, "rouge_l": 0.3, "meteor": 0.12, "cider": cider, "spice": None, "spider": None,
+            "fense": None, "unavailable": {"spice": "no CoreNLP jars", "fense": "no FENSE files"}}  # fmt: skip
+
+
+def test_table4_and_its_claim():
+    assert "| BLAT (ours) | AudioCaps | " + " | ".join([NOT_RUN] * 6) + " |" in render(FIXTURE, "a fixture")
+    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(FIXTURE)}
+    assert status["BLAT's frozen frame features caption better than the tagger's"] == "not evaluated"
+    runs = {"audiocaps": {"blat_stage2": _captioning(0.4), "tagger": _captioning(0.3)},
+            "clotho": {"blat_stage2": _captioning(0.2), "tagger": _captioning(0.1)}}  # fmt: skip
+    with_runs = {**FIXTURE, "evaluate_captioning": {"captioning": runs}}
+    text = render(with_runs, "a fixture")
+    assert "| BLAT (ours) | AudioCaps | 10.0 | 30.0 | 12.0 | 40.0 | – | – |" in text
+    assert "| PANNs / tagger (ours) | Clotho | 10.0 | 30.0 | 12.0 | 10.0 | – | – |" in text
+    assert "| BLAT (paper) | Clotho | – | – | – | – | 27.1 | 45.8 |" in text
+    assert "- SPICE unavailable: no CoreNLP jars" in text
+    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(with_runs)}
+    assert status["BLAT's frozen frame features caption better than the tagger's"] == "holds"
+    runs["clotho"]["tagger"] = _captioning(0.25)
+    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(with_runs)}
+    assert status["BLAT's frozen frame features caption better than the tagger's"] == "does not hold"
 
 
 def test_only_the_clips_an_evaluation_uses_are_kept():

@@ -82,3 +82,19 @@ def test_two_ranks_equal_one(prepared, encoder_folder, tmp_path):
         np.testing.assert_allclose(
             one.frames(audio_id).astype(np.float32), two.frames(audio_id).astype(np.float32), rtol=1e-2, atol=1e-2
         )
+
+
+def test_captioning_transfer_frames_equal_the_features_stage(prepared, encoder_folder, tmp_path):
+    """Table 4 extracts frames in memory; they must be the `features` stage's frames exactly (only the
+    tower may differ between the rows it compares)."""
+    from blat_core.captioning_transfer import frame_arrays
+
+    dataset = PreparedDataset(prepared["clotho"][0])
+    model, _ = load_audio_encoder(encoder_folder)
+    extract(model, dataset, tmp_path / "out", FeaturesParams(["clotho"], 4, 1), torch.device("cpu"), Ranks())
+    features = FrameFeatures(tmp_path / "out")
+    ids = dataset.ids[:7]
+    frames = frame_arrays(model, dataset, ids, 3, torch.device("cpu"))
+    for audio_id, got in zip(ids, frames, strict=True):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, features.frames(audio_id).astype(np.float32), rtol=1e-3, atol=1e-6)

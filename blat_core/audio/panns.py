@@ -46,34 +46,41 @@ def import_panns(path: str | Path, model: Cnn14) -> list[str]:
     payload = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path}: expected a dict with the weights under 'model' (the PANNs format)")
-    dropped = sorted(k for k in payload["model"] if k.startswith(FRONT_END_PREFIXES))
+    return load_panns_weights(payload["model"], model, str(path))
+
+
+def load_panns_weights(weights: dict[str, torch.Tensor], model: Cnn14, source: str, prefix: str = "") -> list[str]:
+    """Load CNN14 weights named as in PANNs into `model`, strictly; the front-end buffers (and the AudioSet
+    head when `model` has none) are dropped and returned. `prefix` only names keys in messages."""
+    dropped = sorted(prefix + k for k in weights if k.startswith(FRONT_END_PREFIXES))
     expected = model.state_dict()
     for ours in expected:
-        if not ours.startswith("frontend.") and panns_key(ours) not in payload["model"]:
-            raise CheckpointError(f"{path}: key {panns_key(ours)!r} is missing (our CNN14 needs it as {ours!r})")
-    for key, value in payload["model"].items():
+        if not ours.startswith("frontend.") and panns_key(ours) not in weights:
+            missing = prefix + panns_key(ours)
+            raise CheckpointError(f"{source}: key {missing!r} is missing (our CNN14 needs it as {ours!r})")
+    for key, value in weights.items():
         ours = rename_panns_key(key)
-        if key in dropped or (ours.startswith("head.") and model.head is None):
+        if key.startswith(FRONT_END_PREFIXES) or (ours.startswith("head.") and model.head is None):
             continue
         if ours not in expected:
-            raise CheckpointError(f"{path}: unexpected key {key!r} (not part of CNN14)")
+            raise CheckpointError(f"{source}: unexpected key {prefix + key!r} (not part of CNN14)")
         if tuple(value.shape) != tuple(expected[ours].shape):
             raise CheckpointError(
-                f"{path}: key {key!r} has shape {tuple(value.shape)}, our CNN14 expects "
+                f"{source}: key {prefix + key!r} has shape {tuple(value.shape)}, our CNN14 expects "
                 f"{tuple(expected[ours].shape)} (check audio_encoder.channels and the class count)"
             )
-    state = {rename_panns_key(k): v for k, v in payload["model"].items() if not k.startswith(FRONT_END_PREFIXES)}
+    state = {rename_panns_key(k): v for k, v in weights.items() if not k.startswith(FRONT_END_PREFIXES)}
     if model.head is None:
         head_keys = [k for k in state if k.startswith("head.")]
-        dropped += [f"fc_audioset.{k[5:]}" for k in head_keys]
+        dropped += [f"{prefix}fc_audioset.{k[5:]}" for k in head_keys]
         state = {k: v for k, v in state.items() if not k.startswith("head.")}
     # Our front-end has no trainable state; only its buffers are absent from the file.
     own_buffers = {k for k, _ in model.named_buffers() if k.startswith("frontend.")}
     state.update({k: v for k, v in model.state_dict().items() if k in own_buffers})
-    load_strict(model, state, str(path))
+    load_strict(model, state, source)
     log.info(
         "imported %s: %d tensors loaded, %d dropped: %s",
-        path,
+        source,
         len(state) - len(own_buffers),
         len(dropped),
         ", ".join(dropped),

@@ -3,7 +3,6 @@ training params) and `vocab.json`, in one folder; and loading it back ready to d
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 
 from blat_core.captioner.model import Captioner
 from blat_core.captioner.vocab import Vocabulary
-from blat_core.checkpoints import load_model, load_strict, save_model
+from blat_core.checkpoints import file_digest, load_model, load_strict, save_model
 
 
 @dataclass
@@ -41,13 +40,5 @@ def load_captioner(folder: str | Path, device: torch.device | str = "cpu") -> Lo
         model.to(device).eval(),
         Vocabulary.load(folder / "vocab.json"),
         [tuple(c) for c in meta["classes"]],
-        _sha256(folder / "captioner.safetensors"),
+        file_digest(folder / "captioner.safetensors", "sha256"),
     )
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(2**20), b""):
-            digest.update(block)
-    return digest.hexdigest()
