@@ -1,0 +1,151 @@
+"""The `blat` command line on tiny models and a folder of audio files: every command, its errors, --help."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+import torch
+
+from blat_core import cli
+from blat_core.audio.encoder import build_audio_encoder
+from blat_core.blat_model import load_blat, save_blat
+from blat_core.captioner.io import save_captioner
+from blat_core.captioner.model import Captioner
+from blat_core.captioner.vocab import Vocabulary
+from blat_core.checkpoints import save_model
+from blat_core.embed import embed_captions
+from blat_core.text.encoder import Tokenizer
+from tests.conftest import ROOT
+from tests.helpers.tiny_biencoder import AUDIO, make_text_folder, tiny_biencoder, tiny_config
+
+CLASSES = [("/m/dog", "Dog"), ("/m/rain", "Rain"), ("/m/speech", "Speech")]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    text_folder = make_text_folder(root / "text_src")
+    torch.manual_seed(0)
+    model = tiny_biencoder(text_folder).eval()
+    (root / "blat").mkdir()
+    save_blat(root / "blat", model, model.state_dict(), tiny_config(text_folder), Tokenizer(text_folder, 30), {})
+    tagger = build_audio_encoder({**AUDIO, "num_classes": len(CLASSES)})
+    save_model(root / "tagger" / "tagger", tagger.state_dict(), "audio_encoder", {**AUDIO, "num_classes": len(CLASSES)},
+               {"classes": [list(c) for c in CLASSES]})  # fmt: skip
+    vocab = Vocabulary.build(["a dog barks", "rain falls on a roof", "a man speaks"])
+    config = {"feature_dim": tagger.embedding_dim, "vocab_size": len(vocab), "num_tags": len(CLASSES), "use_tags": True}
+    (root / "captioner").mkdir()
+    save_captioner(root / "captioner", Captioner(**config).state_dict(), config, vocab, CLASSES, {})
+    return root
+
+
+@pytest.fixture(scope="module")
+def audio_dir(tmp_path_factory):
+    """Six readable files at several rates and channel counts (one 25 s long), one corrupt, one text file."""
+    folder = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(0)
+    for i, (rate, seconds, channels) in enumerate([(16000, 2, 1), (22050, 3, 2), (44100, 1, 1), (8000, 2, 1),
+                                                   (32000, 25, 1), (48000, 1.5, 2)]):  # fmt: skip
+        samples = (0.1 * rng.standard_normal((int(rate * seconds), channels))).astype(np.float32)
+        (folder / ("sub" if i % 2 else "")).mkdir(exist_ok=True)
+        sf.write(folder / ("sub" if i % 2 else "") / f"clip{i}.{'flac' if i % 2 else 'wav'}", samples, rate)
+    (folder / "broken.wav").write_bytes(b"RIFF not really audio")
+    (folder / "notes.txt").write_text("not audio")
+    return folder
+
+
+def run(*argv) -> int:
+    return cli.main([str(a) for a in argv])
+
+
+def test_embed_is_deterministic_and_counts_unreadable_files(models, audio_dir, tmp_path, capsys):
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "a.parquet", "--batch-size", 3) == 0
+    assert "embedded 6 files" in capsys.readouterr().out
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "b.parquet", "--batch-size", 5) == 0
+    paths, first, meta = cli.read_index(tmp_path / "a.parquet")
+    _, second, _ = cli.read_index(tmp_path / "b.parquet")
+    assert len(paths) == 6 and "broken.wav" not in paths and meta["skipped"] == {"unreadable_audio": 1}
+    np.testing.assert_allclose(first, second, atol=1e-5)  # other batches, same embeddings
+    np.testing.assert_allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)
+    table = pq.read_table(tmp_path / "a.parquet").to_pydict()
+    long = table["path"].index("clip4.wav")
+    assert table["windows"][long] == 3  # 25 s in 10 s windows: 0-10, 10-20 and the last 10 s
+
+
+def test_windows_cover_the_clip_and_are_fixed():
+    wave = np.arange(25)
+    parts = cli.windows(wave, 10)
+    assert [p[0] for p in parts] == [0, 10, 15] and all(len(p) == 10 for p in parts)
+    assert len(cli.windows(np.arange(7), 10)) == 1 and len(cli.windows(np.arange(20), 10)) == 2
+
+
+def test_search_ranks_by_cosine(models, audio_dir, tmp_path, capsys):
+    run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "i.parquet")
+    capsys.readouterr()
+    assert run("search", "a dog barks", "rain on a roof", "--index", tmp_path / "i.parquet", "-k", 3) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == '"a dog barks"' and out[4] == '"rain on a roof"' and len(out) == 8
+    paths, audio, _ = cli.read_index(tmp_path / "i.parquet")
+    model, tokenizer, _ = load_blat(models / "blat")
+    query = embed_captions(model, tokenizer, ["a dog barks"], 1, "cpu").numpy()[0]
+    assert out[1].split()[-1] == paths[int(np.argmax(audio @ query))]
+    assert run("search", "x", "--index", tmp_path / "missing.parquet") == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_classify_writes_the_argmax_label(models, audio_dir, tmp_path, capsys):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("# classes\ndog_bark\nrain\n\nspeech\n")
+    assert run("classify", audio_dir, "--labels", labels, "--model", models / "blat", "--out", tmp_path / "p.csv") == 0
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == 6 and {r["label"] for r in rows} <= {"dog_bark", "rain", "speech"}
+    run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "i.parquet")
+    assert run("classify", tmp_path / "i.parquet", "--labels", labels, "--model", models / "blat",
+               "--out", tmp_path / "q.csv") == 0  # fmt: skip
+    assert [r["label"] for r in rows] == [r["label"] for r in csv.DictReader((tmp_path / "q.csv").open())]
+    labels.write_text("only one\n")
+    assert run("classify", audio_dir, "--labels", labels, "--model", models / "blat") == 2
+    assert "at least 2" in capsys.readouterr().err
+
+
+def test_caption_with_given_and_predicted_tags(models, audio_dir, tmp_path, capsys):
+    base = ["caption", audio_dir, "--captioner", models / "captioner", "--tagger", models / "tagger"]
+    assert run(*base, "--out", tmp_path / "c.csv") == 0
+    rows = list(csv.DictReader((tmp_path / "c.csv").open()))
+    assert len(rows) == 6 and all(r["tags"] for r in rows)  # predicted: at least the top tag
+    assert run(*base, "--tags", "Dog; /m/rain", "--out", tmp_path / "d.csv") == 0
+    assert {r["tags"] for r in csv.DictReader((tmp_path / "d.csv").open())} == {"Dog; Rain"}
+    assert run(*base, "--tags", "Unicorn") == 2
+    assert "unknown tag 'Unicorn'" in capsys.readouterr().err
+    assert run("caption", audio_dir, "--captioner", models / "blat", "--tagger", models / "tagger") == 2
+
+
+def test_bad_paths_fail_with_one_line(models, tmp_path, capsys):
+    assert run("embed", tmp_path / "nowhere", "--model", models / "blat", "--out", tmp_path / "x.parquet") == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run("embed", tmp_path / "empty", "--model", models / "blat", "--out", tmp_path / "x.parquet") == 2
+    assert "no audio files" in capsys.readouterr().err
+    assert run("embed", tmp_path / "empty", "--model", tmp_path, "--out", tmp_path / "x.parquet") == 2
+    assert "not a BLAT model folder" in capsys.readouterr().err
+
+
+def test_doctor_checks_this_project(capsys):
+    assert run("doctor", "--project", ROOT) == 0
+    out = capsys.readouterr().out
+    for check in ("java", "gpu", "free disk", "params", "dataset esc50", "text encoder", "stage tagger",
+                  "stage evaluate@captioning"):  # fmt: skip
+        assert check in out, check
+
+
+def test_every_command_has_help():
+    for command in ("embed", "search", "classify", "caption", "import-blat", "doctor"):
+        result = subprocess.run([sys.executable, "-m", "blat_core.cli", command, "--help"], capture_output=True,
+                                text=True, check=False)  # fmt: skip
+        assert result.returncode == 0 and "usage: blat" in result.stdout, command
