@@ -20,7 +20,7 @@ from blat_core.runtime import setup_logging
 log = logging.getLogger("report")
 SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
            "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune",
-           "evaluate_retrieval_finetune")  # fmt: skip
+           "evaluate_retrieval_finetune", "evaluate_captioning")  # fmt: skip
 
 
 def recall_points(metrics: dict) -> list[dict]:

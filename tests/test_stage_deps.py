@@ -77,3 +77,10 @@ def test_every_stage_declares_the_code_it_imports():
         if uncovered:
             missing[name] = uncovered
     assert not missing, f"stages missing code deps in dvc.yaml: {missing}"
+
+
+def test_the_report_reads_exactly_the_metrics_it_depends_on():
+    from stages.report import SOURCES
+
+    deps = _stages()["report"]["deps"]
+    assert {Path(d).stem for d in deps if d.startswith("metrics/")} == set(SOURCES)
