@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
+from blat_core.inference import embed_waves, windows
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 log = logging.getLogger("blat")
 
@@ -66,34 +68,6 @@ class AudioFolder:
         if not folder.paths:
             raise UsageError(f"none of the {len(files)} audio files under {root} could be read: {dict(folder.skipped)}")
         return folder
-
-
-def windows(wave: np.ndarray, size: int) -> list[np.ndarray]:
-    """Fixed windows covering a clip: the whole clip when it fits, else windows at 0, size, 2·size, … and
-    one aligned to the end (so every sample is seen and every window is full). Never random."""
-    if len(wave) <= size:
-        return [wave]
-    starts = list(range(0, len(wave) - size + 1, size))
-    if starts[-1] + size < len(wave):
-        starts.append(len(wave) - size)
-    return [wave[s : s + size] for s in starts]
-
-
-@torch.no_grad()
-def embed_waves(model, waves: list[np.ndarray], window: int, batch_size: int, device) -> np.ndarray:
-    """(clips, E) L2-normalised embeddings: the mean of each clip's window embeddings, normalised again."""
-    from blat_core import batching, training
-
-    pieces = [(i, w) for i, wave in enumerate(waves) for w in windows(wave, window)]
-    sums = torch.zeros(len(waves), model.embed_dim)
-    for start in tqdm(range(0, len(pieces), batch_size), desc="embedding", mininterval=2.0,
-                      disable=len(pieces) <= batch_size):  # fmt: skip
-        batch = pieces[start : start + batch_size]
-        wave, lengths, _ = batching.pad_collate([(torch.from_numpy(w), k) for k, (_, w) in enumerate(batch)])
-        with training.autocast(device):
-            embedding = model.encode_audio(batching.to_device_float(wave, device), lengths.to(device))
-        sums.index_add_(0, torch.tensor([i for i, _ in batch]), embedding.float().cpu())
-    return torch.nn.functional.normalize(sums, dim=-1).numpy()
 
 
 # ---------------------------------------------------------------- models

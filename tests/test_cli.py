@@ -149,3 +149,36 @@ def test_every_command_has_help():
         result = subprocess.run([sys.executable, "-m", "blat_core.cli", command, "--help"], capture_output=True,
                                 text=True, check=False)  # fmt: skip
         assert result.returncode == 0 and "usage: blat" in result.stdout, command
+
+
+def test_library_embedding_of_files_matches_the_index(models, audio_dir, tmp_path):
+    """The README's three lines (load_blat, embed_files, embed_captions) give the CLI's embeddings."""
+    from blat_core.inference import embed_files
+
+    run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "i.parquet")
+    paths, index, _ = cli.read_index(tmp_path / "i.parquet")
+    model, tokenizer, _ = load_blat(models / "blat")
+    audio = embed_files(model, [audio_dir / p for p in paths[:3]])
+    np.testing.assert_allclose(audio.numpy(), index[:3], atol=1e-5)
+    similarity = audio @ embed_captions(model, tokenizer, ["a dog barks"], 1, "cpu").T
+    assert similarity.shape == (3, 1) and float(similarity.abs().max()) <= 1.0 + 1e-5
+    with pytest.raises(ValueError, match="unreadable_audio"):
+        embed_files(model, [audio_dir / "broken.wav"])
+
+
+def test_commands_on_the_tiny_corpus(models, tiny_corpus, tmp_path, capsys):
+    """embed -> search -> classify on the tiny demo's ESC-50 folder, labels from its own metadata."""
+    audio = tiny_corpus / "esc50" / "audio"
+    rows = list(csv.DictReader((tiny_corpus / "esc50" / "meta" / "esc50.csv").open()))
+    (tmp_path / "labels.txt").write_text("\n".join(sorted({r["category"] for r in rows})) + "\n")
+    assert run("embed", audio, "--model", models / "blat", "--out", tmp_path / "esc.parquet") == 0
+    paths, embeddings, _ = cli.read_index(tmp_path / "esc.parquet")
+    assert sorted(paths) == sorted(r["filename"] for r in rows)
+    capsys.readouterr()
+    assert run("search", "a dog barks", "--index", tmp_path / "esc.parquet", "-k", 2) == 0
+    hits = [line.split()[-1] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert len(hits) == 2 and set(hits) <= set(paths)
+    assert run("classify", tmp_path / "esc.parquet", "--labels", tmp_path / "labels.txt", "--model", models / "blat",
+               "--out", tmp_path / "p.csv") == 0  # fmt: skip
+    predicted = {r["path"]: r["label"] for r in csv.DictReader((tmp_path / "p.csv").open())}
+    assert set(predicted) == set(paths) and set(predicted.values()) <= {r["category"] for r in rows}

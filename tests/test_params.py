@@ -71,3 +71,39 @@ def test_bad_audio_pattern_lists_placeholders():
     params = from_dict(PrepareParams, section, "prepare")
     with pytest.raises(ParamsError, match=r"prepare\.datasets\.esc50\.audio_pattern.*filename, fold"):
         params.source("esc50")
+
+
+def _key_tree(data, depth: int = 0):
+    """Section and field names down to each evaluate task's fields (lists and data maps are values)."""
+    if not isinstance(data, dict) or depth == 4:
+        return None
+    return {k: _key_tree(v, depth + 1) for k, v in data.items() if k not in ("datasets", "targets", "sizes")}
+
+
+@pytest.mark.parametrize("profile", ["params.yaml", "params.paper.yaml"])
+def test_every_profile_loads_strictly_in_every_section(profile, capsys):
+    from blat_core.doctor import Report, load_sections
+
+    report = Report()
+    loaded = load_sections(ROOT / profile, report)
+    assert report.failures == [], capsys.readouterr().out
+    assert loaded["prepare"].sample_rate == loaded["audio_encoder"].sample_rate
+
+
+def test_paper_profile_has_the_demo_keys_and_the_paper_settings():
+    import yaml
+
+    demo = yaml.safe_load((ROOT / "params.yaml").read_text())
+    paper = yaml.safe_load((ROOT / "params.paper.yaml").read_text())
+    assert _key_tree(paper) == _key_tree(demo)
+    assert paper["audio_encoder"] == {"name": "cnn14", "sample_rate": 32000,
+                                      "channels": [64, 128, 256, 512, 1024, 2048]}  # fmt: skip
+    assert paper["pretrain"]["batch_size"] == 128 and paper["pretrain"]["embed_dim"] == 1024
+    assert (paper["pretrain"]["stage1"]["steps"], paper["pretrain"]["stage2"]["steps"]) == (200000, 15000)
+    assert paper["pretrain"]["logit_scale_max"] is None  # unclamped, as the reference
+    captioner = paper["captioner"]
+    assert (captioner["epochs"], captioner["batch_size"], captioner["warmup_steps"], captioner["average_last"]) == (
+        25, 64, 3000, 5)  # fmt: skip
+    assert paper["evaluate"]["tasks"]["captioning"]["captioner"]["epochs"] == 25
+    assert paper["evaluate"]["tasks"]["finetune"]["max_sets"] == 0  # every fold
+    assert set(paper["evaluate"]["tasks"]["retrieval_finetune"]["targets"]) == {"audiocaps", "clotho"}
