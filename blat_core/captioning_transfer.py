@@ -22,6 +22,7 @@ from blat_core.captioner.vocab import Vocabulary
 from blat_core.features import clip_frames
 from blat_core.params import bounded
 from blat_core.prepared import PreparedDataset
+from blat_core.towers import audio_tower, model_folder, scratch_name
 
 log = logging.getLogger(__name__)
 CODE = [Path(__file__).resolve().parent]  # blat_core: any code change invalidates a resume checkpoint
@@ -86,8 +87,6 @@ def transfer_one(
 
 
 def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, device, scratch: Path | None) -> dict:
-    from blat_core.evaluation import _tower, model_folder  # the same tower loader as fine-tuning
-
     if scratch is None:
         raise ValueError("the captioning task needs a scratch folder for its resume checkpoints (--scratch)")
     out = {}
@@ -99,8 +98,8 @@ def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, dev
             fingerprint = training.fingerprint(
                 [dataclasses.asdict(task.captioner), dataclasses.asdict(splits), dataset, model_name], inputs, CODE
             )
-            checkpointer = training.Checkpointer(scratch / f"{dataset}_{model_name}", fingerprint)
-            tower = _tower(model_name, models_root)
+            checkpointer = training.Checkpointer(scratch / scratch_name(dataset, model_name), fingerprint)
+            tower = audio_tower(model_name, models_root)
             result = transfer_one(tower, prepared, splits, task.captioner, task.batch_size, device, checkpointer)
             out.setdefault(dataset, {})[model_name] = result
             log.info("captioning %s on %s frames: CIDEr %.3f, SPIDEr %s", dataset, model_name, result["cider"],

@@ -17,20 +17,15 @@ def embed_clips(
     batch_size: int,
     device: torch.device,
     workers: int = 0,
-    projected: bool = True,
 ) -> torch.Tensor:
-    """(N, E) L2-normalised shared-space embeddings (or, `projected=False`, the raw clip embeddings)."""
+    """(N, E) L2-normalised shared-space embeddings."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    out = torch.empty(len(audio_ids), model.embed_dim if projected else model.audio_encoder.embedding_dim)
+    out = torch.empty(len(audio_ids), model.embed_dim)
     for wave, lengths, indices in batching.full_clips(prepared, audio_ids, batch_size, device, workers):
         with training.autocast(device):
-            if projected:
-                embedding = model.encode_audio(wave, lengths)
-            else:
-                embedding = model.audio_embedding(wave, lengths)
-        out[indices] = embedding.float().cpu()
+            out[indices] = model.encode_audio(wave, lengths).float().cpu()
     model.train(was_training)
     return out
 

@@ -28,15 +28,9 @@ from blat_core.pairs import RetrievalSet
 from blat_core.params import bounded
 from blat_core.prepared import PreparedDataset
 from blat_core.retrieval import retrieval_metrics
+from blat_core.towers import TAGGER, audio_tower, model_folder
 
 log = logging.getLogger(__name__)
-TAGGER = "tagger"  # the model name that means "the tagger's audio tower" (our PANNs) in linear_probe
-
-
-def model_folder(models_root: Path, name: str) -> Path:
-    """A task's model entry: a folder name under the models root (`blat_stage2`), or a path with a slash
-    (`imported/blat_official`, `/models/blat_official`) to a folder made elsewhere, e.g. by `blat import-blat`."""
-    return Path(name) if "/" in name else Path(models_root) / name
 
 
 @dataclass
@@ -101,19 +95,16 @@ def zeroshot(task: ZeroShotTask, models_root: Path, prepared_root: Path, device)
 def clip_embeddings(model_name: str, models_root: Path, prepared: PreparedDataset, ids: list[str], batch_size: int,
                     device) -> np.ndarray:  # fmt: skip
     """Frozen clip embeddings before any projection: the BLAT audio tower's, or the tagger's."""
-    if model_name == TAGGER:
-        from blat_core.audio.encoder import load_audio_encoder
-        from blat_core.batching import full_clips
+    from blat_core import training
+    from blat_core.batching import full_clips
 
-        tower, _ = load_audio_encoder(models_root / TAGGER)
-        tower.to(device).eval()
-        out = np.zeros((len(ids), tower.embedding_dim), dtype=np.float32)
-        with torch.no_grad():
-            for wave, lengths, indices in full_clips(prepared, ids, batch_size, device):
-                out[indices.numpy()] = tower.forward_embedding(wave, lengths).cpu()
-        return out
-    model, _, _ = load_blat(model_folder(models_root, model_name), device)
-    return embed_clips(model, prepared, ids, batch_size, device, projected=False).numpy()
+    tower = audio_tower(model_name, models_root).to(device).eval()
+    out = np.zeros((len(ids), tower.embedding_dim), dtype=np.float32)
+    with torch.no_grad():
+        for wave, lengths, indices in full_clips(prepared, ids, batch_size, device):
+            with training.autocast(device):
+                out[indices.numpy()] = tower.forward_embedding(wave, lengths).float().cpu()
+    return out
 
 
 def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, device) -> dict:
@@ -157,7 +148,7 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device)
         sets = sets[: task.max_sets] if task.max_sets else sets
         max_samples = int(task.max_seconds * prepared.sample_rate)
         for model_name in task.models:
-            make_tower = functools.partial(_tower, model_name, models_root)
+            make_tower = functools.partial(audio_tower, model_name, models_root)
             runs = []
             for seed in task.seeds:
                 per_set = [
@@ -181,15 +172,6 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device)
             log.info("fine-tune %s %s: %s", model_name, dataset,
                      {k: round(v["mean"], 4) for k, v in out[dataset][model_name].items() if k != "sets"})  # fmt: skip
     return out
-
-
-def _tower(model_name: str, models_root: Path) -> torch.nn.Module:
-    """A fresh copy of a model's CNN14 tower (BLAT's audio encoder, or the tagger's)."""
-    if model_name == TAGGER:
-        from blat_core.audio.encoder import load_audio_encoder
-
-        return load_audio_encoder(models_root / TAGGER)[0]
-    return load_blat(model_folder(models_root, model_name))[0].audio_encoder
 
 
 def _mean_std(runs: list[dict[str, float]]) -> dict:

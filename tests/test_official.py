@@ -3,6 +3,8 @@ shapes imports to the same weights; a mismatch fails naming the key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -99,3 +101,12 @@ def test_evaluation_scores_an_imported_model_given_by_path(source, tmp_path, pre
     result = zeroshot(task, tmp_path / "no_models_here", esc50.parent, torch.device("cpu"))
     scores = result[esc50.name][str(tmp_path / "imported" / "official")]
     assert 0.0 <= scores["accuracy"] <= 1.0 and scores["chance_accuracy"] > 0
+
+
+def test_model_entries_name_folders_and_scratch_folders_stay_flat(tmp_path):
+    from blat_core.towers import model_folder, scratch_name
+
+    assert model_folder(tmp_path, "blat_stage2") == tmp_path / "blat_stage2"
+    assert model_folder(tmp_path, "data/imported/blat_official") == Path("data/imported/blat_official")
+    assert scratch_name("clotho", "/models/imported/blat") == "clotho_models_imported_blat"
+    assert scratch_name("audiocaps", "tagger") == "audiocaps_tagger"
