@@ -37,37 +37,69 @@ class UsageError(Exception):
 
 
 # ---------------------------------------------------------------- audio files
+CHUNK_FILES = 256  # files decoded and held in memory at a time: a folder of any size streams through
+
+
 @dataclass
 class AudioFolder:
-    """The readable audio files of a folder (recursive, sorted), resampled to one rate; the rest counted."""
+    """The audio files of a folder (recursive, sorted), read a chunk at a time, resampled to one rate;
+    unreadable files are skipped and counted by reason."""
 
     root: Path
-    paths: list[str] = field(default_factory=list)  # relative to root
-    waves: list[np.ndarray] = field(default_factory=list)  # int16 at the model's rate
+    files: list[Path]
     skipped: Counter = field(default_factory=Counter)
 
     @classmethod
-    def read(cls, root: str | Path, sample_rate: int) -> AudioFolder:
-        from blat_core.prepare import load_clip
-
+    def scan(cls, root: str | Path) -> AudioFolder:
         root = Path(root)
         if not root.is_dir():
             raise UsageError(f"{root} is not a folder of audio files")
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         if not files:
             raise UsageError(f"{root} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-        folder = cls(root)
-        for path in tqdm(files, desc="reading audio", mininterval=2.0, disable=len(files) < 50):
-            wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
-            if wave is None:
-                folder.skipped[reason] += 1
-                log.warning("skipped %s: %s (%s)", path, reason, detail)
-                continue
-            folder.paths.append(str(path.relative_to(root)))
-            folder.waves.append(wave)
-        if not folder.paths:
-            raise UsageError(f"none of the {len(files)} audio files under {root} could be read: {dict(folder.skipped)}")
-        return folder
+        return cls(root, files)
+
+    def chunks(self, sample_rate: int, desc: str = "audio files"):
+        """Yield ([relative paths], [int16 waves]) for each chunk's readable files, with a progress bar;
+        fails after the last chunk when no file at all could be read."""
+        from blat_core.prepare import load_clip
+
+        read, size = 0, CHUNK_FILES
+        with tqdm(total=len(self.files), desc=desc, mininterval=2.0, disable=len(self.files) < 50) as bar:
+            for start in range(0, len(self.files), size):
+                names, waves = [], []
+                for path in self.files[start : start + size]:
+                    wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
+                    if wave is None:
+                        self.skipped[reason] += 1
+                        log.warning("skipped %s: %s (%s)", path, reason, detail)
+                    else:
+                        names.append(str(path.relative_to(self.root)))
+                        waves.append(wave)
+                read += len(names)
+                if names:
+                    yield names, waves
+                bar.update(min(size, len(self.files) - start))
+        if read == 0:
+            raise UsageError(f"none of the {len(self.files)} audio files under {self.root} could be read: "
+                             f"{dict(self.skipped)}")  # fmt: skip
+
+    def summary(self) -> str:
+        total = sum(self.skipped.values())
+        return f"skipped {total}{f' {dict(self.skipped)}' if total else ''}"
+
+
+def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: int, device):
+    """(paths, seconds, windows per file, (files, E) embeddings) of a folder, a chunk of files at a time."""
+    rate = model.audio_encoder.sample_rate
+    window = int(window_seconds * rate)
+    paths, seconds, counts, parts = [], [], [], []
+    for names, waves in folder.chunks(rate, desc="embedding"):
+        parts.append(embed_waves(model, waves, window, batch_size, device, progress=False))
+        paths += names
+        seconds += [len(w) / rate for w in waves]
+        counts += [len(windows(w, window)) for w in waves]
+    return paths, seconds, counts, np.concatenate(parts)
 
 
 # ---------------------------------------------------------------- models
@@ -104,14 +136,12 @@ def cmd_embed(args) -> None:
 
     device = _device(args.device)
     model, _ = _load_blat(args.model, device)
-    sample_rate = model.audio_encoder.sample_rate
-    folder = AudioFolder.read(args.audio_dir, sample_rate)
-    window = int(args.window_seconds * sample_rate)
-    embeddings = embed_waves(model, folder.waves, window, args.batch_size, device)
+    folder = AudioFolder.scan(args.audio_dir)
+    paths, seconds, counts, embeddings = embed_folder(model, folder, args.window_seconds, args.batch_size, device)
     table = pa.table({
-        "path": pa.array(folder.paths, pa.string()),
-        "seconds": pa.array([len(w) / sample_rate for w in folder.waves], pa.float32()),
-        "windows": pa.array([len(windows(w, window)) for w in folder.waves], pa.int32()),
+        "path": pa.array(paths, pa.string()),
+        "seconds": pa.array(seconds, pa.float32()),
+        "windows": pa.array(counts, pa.int32()),
         "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.reshape(-1), pa.float32()),
                                                         embeddings.shape[1]),
     })  # fmt: skip
@@ -125,9 +155,7 @@ def cmd_embed(args) -> None:
     table = table.replace_schema_metadata({"blat": json.dumps(meta)})
     with atomic_path(args.out) as tmp:
         pq.write_table(table, tmp)
-    skipped = sum(folder.skipped.values())
-    print(f"embedded {len(folder.paths)} files into {args.out} ({embeddings.shape[1]}-d); "
-          f"skipped {skipped}{f' {dict(folder.skipped)}' if skipped else ''}")  # fmt: skip
+    print(f"embedded {len(paths)} files into {args.out} ({embeddings.shape[1]}-d); {folder.summary()}")
 
 
 def read_index(path: str | Path) -> tuple[list[str], np.ndarray, dict]:
@@ -181,22 +209,17 @@ def cmd_classify(args) -> None:
     source = Path(args.audio)
     if source.suffix == ".parquet":
         paths, audio, _ = read_index(source)
-        skipped = Counter()
+        skipped = "from an index"
     else:
-        folder = AudioFolder.read(source, model.audio_encoder.sample_rate)
-        window = int(args.window_seconds * model.audio_encoder.sample_rate)
-        paths, audio, skipped = (
-            folder.paths,
-            embed_waves(model, folder.waves, window, args.batch_size, device),
-            folder.skipped,
-        )
+        folder = AudioFolder.scan(source)
+        paths, _, _, audio = embed_folder(model, folder, args.window_seconds, args.batch_size, device)
+        skipped = folder.summary()
     text = _texts(model, tokenizer, [label_text(label, args.prompt) for label in labels], device)
     scores = audio @ text.T  # cosine: both sides are L2-normalised
     best = scores.argmax(axis=1)
     rows = [[p, labels[b], f"{scores[i, b]:.4f}"] for i, (p, b) in enumerate(zip(paths, best, strict=True))]
     _write_csv(args.out, ["path", "label", "score"], rows)
-    print(f"classified {len(rows)} files into {len(labels)} labels -> {args.out or 'stdout'}; "
-          f"skipped {sum(skipped.values())}{f' {dict(skipped)}' if skipped else ''}")  # fmt: skip
+    print(f"classified {len(rows)} files into {len(labels)} labels -> {args.out or 'stdout'}; {skipped}")
 
 
 def cmd_caption(args) -> None:
@@ -217,18 +240,19 @@ def cmd_caption(args) -> None:
     tower.to(device)
     uses_tags = captioner.model.tags is not None
     mids = _tag_mids(args.tags, captioner.classes) if args.tags else None
-    audio = AudioFolder.read(args.audio_dir, tower.sample_rate)
+    folder = AudioFolder.scan(args.audio_dir)
+    names = dict(captioner.classes)
     rows = []
-    for start in tqdm(range(0, len(audio.paths), args.batch_size), desc="captioning", mininterval=2.0):
-        batch = list(range(start, min(len(audio.paths), start + args.batch_size)))
-        frames, tag_lists = _frames_and_tags(tower, tower_meta, [audio.waves[i] for i in batch], uses_tags, mids,
-                                             args.threshold, device)  # fmt: skip
-        captions, _ = caption_frames(captioner, frames, tag_lists, args.beam, args.max_tokens, device)
-        names = {mid: name for mid, name in captioner.classes}
-        rows += [[audio.paths[i], c, "; ".join(names.get(m, m) for m in t)]
-                 for i, c, t in zip(batch, captions, tag_lists, strict=True)]  # fmt: skip
+    for paths, waves in folder.chunks(tower.sample_rate, desc="captioning"):
+        for start in range(0, len(paths), args.batch_size):
+            batch = slice(start, start + args.batch_size)
+            frames, tag_lists = _frames_and_tags(tower, tower_meta, waves[batch], uses_tags, mids, args.threshold,
+                                                 device)  # fmt: skip
+            captions, _ = caption_frames(captioner, frames, tag_lists, args.beam, args.max_tokens, device)
+            rows += [[p, c, "; ".join(names.get(m, m) for m in t)]
+                     for p, c, t in zip(paths[batch], captions, tag_lists, strict=True)]  # fmt: skip
     _write_csv(args.out, ["path", "caption", "tags"], rows)
-    print(f"captioned {len(rows)} files -> {args.out or 'stdout'}; skipped {sum(audio.skipped.values())}")
+    print(f"captioned {len(rows)} files -> {args.out or 'stdout'}; {folder.summary()}")
 
 
 def _tag_mids(text: str, classes: list[tuple[str, str]]) -> list[str]:

@@ -32,12 +32,14 @@ def windows(wave: np.ndarray, size: int) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def embed_waves(model, waves: list[np.ndarray], window: int, batch_size: int, device) -> np.ndarray:
+def embed_waves(
+    model, waves: list[np.ndarray], window: int, batch_size: int, device, progress: bool = True
+) -> np.ndarray:
     """(clips, E) L2-normalised embeddings: the mean of each clip's window embeddings, normalised again."""
     pieces = [(i, w) for i, wave in enumerate(waves) for w in windows(wave, window)]
     sums = torch.zeros(len(waves), model.embed_dim)
     for start in tqdm(range(0, len(pieces), batch_size), desc="embedding", mininterval=2.0,
-                      disable=len(pieces) <= batch_size):  # fmt: skip
+                      disable=not progress or len(pieces) <= batch_size):  # fmt: skip
         batch = pieces[start : start + batch_size]
         wave, lengths, _ = batching.pad_collate([(torch.from_numpy(w), k) for k, (_, w) in enumerate(batch)])
         with training.autocast(device):

@@ -182,3 +182,13 @@ def test_commands_on_the_tiny_corpus(models, tiny_corpus, tmp_path, capsys):
                "--out", tmp_path / "p.csv") == 0  # fmt: skip
     predicted = {r["path"]: r["label"] for r in csv.DictReader((tmp_path / "p.csv").open())}
     assert set(predicted) == set(paths) and set(predicted.values()) <= {r["category"] for r in rows}
+
+
+def test_a_folder_streams_through_in_chunks_with_the_same_result(models, audio_dir, tmp_path, monkeypatch):
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "whole.parquet") == 0
+    monkeypatch.setattr(cli, "CHUNK_FILES", 2)  # 8 files (6 readable) in 4 chunks, one with a broken file
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "chunked.parquet") == 0
+    whole_paths, whole, _ = cli.read_index(tmp_path / "whole.parquet")
+    chunked_paths, chunked, meta = cli.read_index(tmp_path / "chunked.parquet")
+    assert chunked_paths == whole_paths and meta["skipped"] == {"unreadable_audio": 1}
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
