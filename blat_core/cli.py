@@ -271,10 +271,13 @@ def _frames_and_tags(tower, meta, waves, uses_tags, mids, threshold, device):
 
     wave, lengths, _ = batching.pad_collate([(torch.from_numpy(w), k) for k, w in enumerate(waves)])
     wave, lengths = batching.to_device_float(wave, device), lengths.to(device)
+    frame_lengths = tower.frame_lengths(lengths)
     with training.autocast(device):
-        frames = tower.forward_frames(wave, lengths).to(torch.float16).float().cpu().numpy()
-        logits = tower(wave, lengths) if uses_tags and mids is None else None
-    counts = tower.frame_lengths(lengths).tolist()
+        frames = tower.forward_frames(wave, lengths)
+        # The tag logits from the same frames (eval mode: forward() = head(pool(frames)), no second pass).
+        logits = tower.head(tower.pool(frames, frame_lengths)) if uses_tags and mids is None else None
+    frames = frames.to(torch.float16).float().cpu().numpy()
+    counts = frame_lengths.tolist()
     arrays = [frames[row, : counts[row]] for row in range(len(waves))]
     if not uses_tags:
         return arrays, [[] for _ in waves]
