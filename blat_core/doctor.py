@@ -77,10 +77,31 @@ def load_sections(params_file: Path, report: Report) -> dict:
     return loaded
 
 
+def check_environment(project: Path, report: Report) -> None:
+    """torchaudio's compiled extension loads beside this torch, and the installed packages are the lock's."""
+    from blat_core import environment
+
+    problem = environment.torchaudio_problem()
+    if problem:
+        report.line("FAIL", "torchaudio", problem)
+    else:
+        report.line("ok", "torchaudio", f"{environment._version('torchaudio')}: extension loads, resample runs")
+    lock = project / "requirements.lock"
+    if lock.is_file():
+        wanted = environment.pins_for_here(environment.read_lock(lock))
+        differ = environment.differences(wanted, environment.installed_versions())
+        if differ:
+            report.line("warn", "packages", f"{len(differ)} differ from {lock.name}, e.g. {differ[0]} "
+                        "(run scripts/setup_env.sh)")  # fmt: skip
+        else:
+            report.line("ok", "packages", f"{len(wanted)} exactly as {lock.name}")
+
+
 def check_machine(project: Path, report: Report) -> None:
     import torch
 
     report.line("ok", "python / torch", f"Python {sys.version.split()[0]}, torch {torch.__version__}")
+    check_environment(project, report)
     java = shutil.which("java")
     if java is None:
         report.line("FAIL", "java", "not on PATH: caption metrics (PTB tokenizer, METEOR, SPICE) need it "

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Create the project's virtual environment in .venv (if missing) and install the project with its
-# dev extra; re-installs only when pyproject.toml changed. Used by run_demo.sh and run_tests.sh.
+# Create the project's virtual environment in .venv (if missing) and install exactly requirements.lock
+# (every package, transitive ones included, at the locked version and hash), then the project itself
+# (editable, no dependencies). Re-installs when the lock or pyproject.toml changed; removes packages
+# the lock no longer lists; then checks the result (python -m blat_core.environment). Used by
+# run_demo.sh and run_tests.sh. Update the lock with scripts/lock.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "error: Python >= 3.10 is required ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python >= 3.11 is required ($python is $("$python" --version 2>&1)); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
 
@@ -35,14 +38,30 @@ if ! command -v java >/dev/null; then
   fi
 fi
 
-stamp=.venv/.installed-pyproject
-wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+stamp=.venv/.installed-lock
+wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "installing the project and its dependencies into .venv (first time: a few minutes)" >&2
-  if ! .venv/bin/python -m pip install --disable-pip-version-check -q -e ".[dev]" >.venv/pip.log 2>&1; then
+  echo "installing requirements.lock into .venv (first time: a few minutes, ~6 GB)" >&2
+  rm -f "$stamp"
+  if ! "${pip[@]}" install -q --require-hashes --no-deps -r requirements.lock >.venv/pip.log 2>&1; then
     tail -n 40 .venv/pip.log >&2
-    echo "error: pip install failed; the full log is .venv/pip.log" >&2
+    echo "error: installing requirements.lock failed; the full log is .venv/pip.log" >&2
     exit 1
   fi
+  # Packages an older lock installed and this one does not list.
+  extras=$(.venv/bin/python -m blat_core.environment --extras)
+  if [ -n "$extras" ]; then
+    echo "removing packages the lock no longer lists: $(echo $extras)" >&2
+    "${pip[@]}" uninstall -q -y $extras >>.venv/pip.log 2>&1
+  fi
+  # The project itself; its build backend (setuptools) is in the lock, hence no build isolation.
+  if ! "${pip[@]}" install -q --no-deps --no-build-isolation -e . >>.venv/pip.log 2>&1; then
+    tail -n 40 .venv/pip.log >&2
+    echo "error: installing the project failed; the full log is .venv/pip.log" >&2
+    exit 1
+  fi
+  # Installed == lock, and torchaudio's compiled extension loads beside this torch (once per install).
+  .venv/bin/python -m blat_core.environment --lock requirements.lock
   echo "$wanted" >"$stamp"
 fi
