@@ -29,6 +29,16 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, of another kind, or does not match the model it is loaded into."""
 
 
+def load_torch_file(path: Path, what: str) -> object:
+    """A `.pth` file someone else wrote, read with `weights_only=True` (tensors and plain containers, never
+    code); an empty, truncated or non-PyTorch file is a `CheckpointError` naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # EOFError, UnpicklingError, RuntimeError (not a zip), ...
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(f"{path} is not a readable PyTorch {what} checkpoint ({first[:200]})") from None
+
+
 def save_model(path: str | Path, state: dict[str, torch.Tensor], kind: str, config: dict, meta: dict | None = None):
     """Write `<path>.safetensors` and `<path>.json` atomically."""
     path = Path(path)

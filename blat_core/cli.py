@@ -27,8 +27,8 @@ import torch
 from tqdm import tqdm
 
 from blat_core.inference import embed_waves, windows
+from blat_core.params import ParamsError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
 log = logging.getLogger("blat")
 
 
@@ -54,10 +54,13 @@ class AudioFolder:
         root = Path(root)
         if not root.is_dir():
             raise UsageError(f"{root} is not a folder of audio files")
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        from blat_core.sources import AUDIO_EXTENSIONS, list_audio
+
+        files, skipped = list_audio(root)  # regular files only: a FIFO or a link loop is skipped and counted
         if not files:
-            raise UsageError(f"{root} holds no audio files ({', '.join(AUDIO_SUFFIXES)})")
-        return cls(root, files)
+            raise UsageError(f"{root} holds no audio files ({', '.join(sorted(AUDIO_EXTENSIONS))})"
+                             + (f"; skipped {dict(skipped)}" if skipped else ""))  # fmt: skip
+        return cls(root, [root / f for f in files], skipped)
 
     def chunks(self, sample_rate: int, desc: str = "audio files"):
         """Yield ([relative paths], [int16 waves]) for each chunk's readable files, with a progress bar;
@@ -173,15 +176,31 @@ def read_index(path: str | Path) -> tuple[list[str], np.ndarray, dict]:
     return table.column("path").to_pylist(), embeddings, meta
 
 
+def check_index_model(index: str | Path, meta: dict, embeddings: np.ndarray, model_folder: str | Path,
+                      text: np.ndarray) -> None:  # fmt: skip
+    """Refuse to score an index with a model other than the one that embedded it: the two embedding spaces
+    are unrelated, so the scores would mean nothing (a different width would crash in matmul)."""
+    from blat_core.checkpoints import file_digest
+
+    if text.shape[1] != embeddings.shape[1]:
+        raise UsageError(f"{index} holds {embeddings.shape[1]}-d embeddings; {model_folder} makes {text.shape[1]}-d: "
+                         f"embed the audio with this model (`blat embed ... --model {model_folder}`)")  # fmt: skip
+    digest = file_digest(Path(model_folder) / "blat.safetensors")
+    if meta.get("model_digest") and meta["model_digest"] != digest:
+        raise UsageError(
+            f"{index} was embedded by another model ({meta.get('model')}, weights {meta['model_digest'][:12]}) than "
+            f"{model_folder} (weights {digest[:12]}): use that model, or re-embed with `blat embed ... --model "
+            f"{model_folder}`"
+        )
+
+
 def cmd_search(args) -> None:
     paths, embeddings, meta = read_index(args.index)
     device = _device(args.device)
-    model, tokenizer = _load_blat(args.model or meta["model"], device)
+    model_folder = args.model or meta["model"]
+    model, tokenizer = _load_blat(model_folder, device)
     queries = _texts(model, tokenizer, args.query, device)
-    if queries.shape[1] != embeddings.shape[1]:
-        raise UsageError(
-            f"{args.index} holds {embeddings.shape[1]}-d embeddings; this model makes {queries.shape[1]}-d"
-        )
+    check_index_model(args.index, meta, embeddings, model_folder, queries)
     for query, vector in zip(args.query, queries, strict=True):
         scores = embeddings @ vector
         print(f'"{query}"')
@@ -207,14 +226,15 @@ def cmd_classify(args) -> None:
     device = _device(args.device)
     model, tokenizer = _load_blat(args.model, device)
     source = Path(args.audio)
+    text = _texts(model, tokenizer, [label_text(label, args.prompt) for label in labels], device)
     if source.suffix == ".parquet":
-        paths, audio, _ = read_index(source)
+        paths, audio, meta = read_index(source)
+        check_index_model(source, meta, audio, args.model, text)
         skipped = "from an index"
     else:
         folder = AudioFolder.scan(source)
         paths, _, _, audio = embed_folder(model, folder, args.window_seconds, args.batch_size, device)
         skipped = folder.summary()
-    text = _texts(model, tokenizer, [label_text(label, args.prompt) for label in labels], device)
     scores = audio @ text.T  # cosine: both sides are L2-normalised
     best = scores.argmax(axis=1)
     rows = [[p, labels[b], f"{scores[i, b]:.4f}"] for i, (p, b) in enumerate(zip(paths, best, strict=True))]
@@ -406,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:
         return args.handler(args) or 0
-    except UsageError as error:
+    except (UsageError, ParamsError) as error:
         print(f"blat {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -25,7 +25,7 @@ from blat_core.blat_model import load_blat
 from blat_core.captioning_transfer import CaptioningTask, captioning
 from blat_core.embed import embed_captions, embed_clips
 from blat_core.pairs import RetrievalSet
-from blat_core.params import bounded
+from blat_core.params import ParamsError, bounded
 from blat_core.prepared import PreparedDataset
 from blat_core.retrieval import retrieval_metrics
 from blat_core.towers import TAGGER, audio_tower, model_folder
@@ -287,6 +287,37 @@ RUNNERS = {
     "captioning": captioning,
 }
 RESUMABLE = {"captioning"}  # tasks that train long enough to checkpoint into a scratch folder
+
+
+# What each task can score: retrieval and captioning need captioned test sets, the rest labelled ones.
+CAPTIONED = ("audiocaps", "clotho")
+LABELLED = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")
+TASK_DATASETS = {"retrieval": ("datasets", CAPTIONED), "zeroshot": ("datasets", LABELLED),
+                 "linear_probe": ("datasets", LABELLED), "finetune": ("datasets", LABELLED),
+                 "retrieval_finetune": ("targets", CAPTIONED), "captioning": ("datasets", CAPTIONED)}  # fmt: skip
+SPECIAL_MODELS = {  # model names that are not folders: the tagger's tower, or a from-scratch start
+    "linear_probe": {TAGGER}, "finetune": {TAGGER}, "captioning": {TAGGER}, "retrieval_finetune": {SCRATCH},
+}  # fmt: skip
+
+
+def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
+    """At stage entry, before any model is loaded: every dataset is one the task can score and is prepared,
+    every model exists. A `ParamsError` names the params key and the valid names."""
+    key, valid = TASK_DATASETS[name]
+    for i, dataset in enumerate(getattr(task, key)):
+        where = f"evaluate.tasks.{name}.{key}" + (f"[{i}]" if isinstance(getattr(task, key), list) else f".{dataset}")
+        if dataset not in valid:
+            raise ParamsError(f"{where}: {dataset!r} is not a dataset this task scores; valid: {', '.join(valid)}")
+        if not (Path(prepared_root) / dataset / "manifest.parquet").is_file():
+            raise ParamsError(f"{where}: {dataset!r} is not prepared under {prepared_root} "
+                              f"(run `dvc repro prepare@{dataset}`, or remove it from the list)")  # fmt: skip
+    special = SPECIAL_MODELS.get(name, set())
+    for i, model_name in enumerate(task.models):
+        folder = model_folder(models_root, model_name)
+        if model_name not in special and not (folder / "blat.json").is_file():
+            found = sorted(p.parent.name for p in Path(models_root).glob("*/blat.json")) + sorted(special)
+            raise ParamsError(f"evaluate.tasks.{name}.models[{i}]: no BLAT model {model_name!r} ({folder}/blat.json "
+                              f"is missing); valid: {', '.join(found) or 'none yet'}, or a model folder")  # fmt: skip
 
 
 def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None) -> dict:

@@ -20,7 +20,7 @@ import torch
 from blat_core.atomic import atomic_path
 from blat_core.audio.panns import load_panns_weights
 from blat_core.blat_model import build_biencoder, save_blat
-from blat_core.checkpoints import CheckpointError, file_digest, load_strict
+from blat_core.checkpoints import CheckpointError, file_digest, load_strict, load_torch_file
 from blat_core.text.encoder import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def read_official(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"BLAT checkpoint {path} not found (the authors' file is blat_cnn14_bertm.pth)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch_file(path, "BLAT")
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: expected a dict with the weights under 'state_dict' (the authors' format)")
     weights = payload["state_dict"]

@@ -7,6 +7,7 @@ key's full dotted path (`prepare.datasets.esc50.meta`), so a typo fails at stage
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -101,6 +102,8 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ParamsError(
                 f"{key}: expected a number, got {value!r}" + (hint_text if isinstance(value, str) else "")
             )
+        if not math.isfinite(value):
+            raise ParamsError(f"{key}: must be a finite number, got {value!r}")
         return float(value)
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):

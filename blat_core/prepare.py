@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -25,7 +26,9 @@ from tqdm import tqdm
 
 from blat_core import readers
 from blat_core.params import ParamsError, bounded
+from blat_core.runtime import die_with_parent
 from blat_core.shards import ShardWriter
+from blat_core.sources import inside_root, regular_file_problem
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +62,14 @@ class PrepareParams:
     shard_size_mb: int = bounded(ge=1)
     max_bad_fraction: float = bounded(ge=0.0, le=1.0)
     silence_dbfs: float = bounded(le=0.0)
+    min_seconds: float = bounded(ge=0.0)  # shorter files are skipped (too_short)
+    max_seconds: float = bounded(gt=0.0)  # longer files are skipped (too_long) before being decoded
     datasets: dict[str, DatasetSource]
+
+    def __post_init__(self):
+        if self.min_seconds >= self.max_seconds:
+            raise ParamsError(f"prepare.min_seconds ({self.min_seconds}) must be below prepare.max_seconds "
+                              f"({self.max_seconds})")  # fmt: skip
 
     def source(self, name: str) -> DatasetSource:
         if name not in PATTERN_FIELDS:
@@ -98,18 +108,33 @@ def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.nda
         return _RESAMPLERS[key](torch.from_numpy(samples)).numpy()
 
 
-def load_clip(path: str, target_rate: int, silence_dbfs: float) -> tuple[np.ndarray | None, str, str]:
-    """Read, mono-mix, resample and quantise one file; (int16 samples, "", "") or (None, reason, detail)."""
-    if not os.path.isfile(path):
-        return None, "missing_audio", path
+def load_clip(
+    path: str, target_rate: int, silence_dbfs: float, min_seconds: float = 0.0, max_seconds: float = math.inf
+) -> tuple[np.ndarray | None, str, str]:
+    """Read, mono-mix, resample and quantise one file; (int16 samples, "", "") or (None, reason, detail).
+
+    Only a regular file is opened (a FIFO would block forever); its length comes from the header, so a
+    file longer than `max_seconds` is skipped before it is decoded (a 2-hour file would otherwise cost
+    gigabytes of float32 per worker)."""
+    problem = regular_file_problem(path)
+    if problem:
+        return None, *problem
     if os.path.getsize(path) == 0:
         return None, "empty_audio", "0-byte file"
     try:
+        info = sf.info(path)
+        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+        if info.frames > 0 and seconds > max_seconds:
+            return None, "too_long", f"{seconds:.1f} s > prepare.max_seconds={max_seconds}"
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as error:  # soundfile raises several types for corrupt files
         return None, "unreadable_audio", f"{type(error).__name__}: {error}"
     if samples.shape[0] == 0:
         return None, "empty_audio", "0 samples"
+    if samples.shape[0] / rate > max_seconds:  # a header that under-reported the length
+        return None, "too_long", f"{samples.shape[0] / rate:.1f} s > prepare.max_seconds={max_seconds}"
+    if samples.shape[0] / rate < min_seconds:
+        return None, "too_short", f"{samples.shape[0] / rate:.4f} s < prepare.min_seconds={min_seconds}"
     if not np.isfinite(samples).all():
         return None, "unreadable_audio", "non-finite samples"
     mono = samples.mean(axis=1)
@@ -121,14 +146,32 @@ def load_clip(path: str, target_rate: int, silence_dbfs: float) -> tuple[np.ndar
     return quantised, "", ""
 
 
-def _load_job(job: tuple[str, int, float]):
+def _load_job(job: tuple):
     return load_clip(*job)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
     import torch
 
+    die_with_parent(parent)  # a SIGKILLed stage must not leave its decoding workers running
     torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
+
+
+def unique_rows(rows: list[readers.SourceRow], root: Path, name: str) -> tuple[list, list[readers.Problem]]:
+    """The rows whose audio lies inside the dataset's audio folder, one per audio id (the first), with
+    `source_path` checked; the others as problems (`outside_audio_root`, `duplicate_id`)."""
+    kept, problems, first = [], [], {}
+    for row in rows:
+        if inside_root(root, row.source_path) is None:
+            detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
+            problems.append(readers.Problem(row.ref, row.audio_id, "outside_audio_root", detail))
+        elif row.audio_id in first:
+            detail = f"audio id {row.audio_id!r} is already used by {first[row.audio_id]}"
+            problems.append(readers.Problem(row.ref, row.audio_id, "duplicate_id", detail))
+        else:
+            first[row.audio_id] = row.ref
+            kept.append(row)
+    return kept, problems
 
 
 # ---------------------------------------------------------------- the stage's work
@@ -161,15 +204,17 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     read = readers.read_dataset(name, meta, source.audio_pattern, joins)
     held_out = readers.evaluation_youtube_ids(joins) if name in readers.YOUTUBE_DATASETS else {}
 
-    problems = list(read.problems)
+    rows, refused = unique_rows(read.rows, audio_root, name)
+    problems = list(read.problems) + refused
     skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))
-    jobs = [(str(audio_root / row.source_path), params.sample_rate, params.silence_dbfs) for row in read.rows]
+    limits = (params.sample_rate, params.silence_dbfs, params.min_seconds, params.max_seconds)
+    jobs = [(inside_root(audio_root, row.source_path), *limits) for row in rows]
     writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
     records, overlap_sources, seconds = [], Counter(), 0.0
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
         loaded = pool.map(_load_job, jobs, chunksize=8)
         for row, (samples, reason, detail) in tqdm(
-            zip(read.rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
+            zip(rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
         ):
             if samples is None:
                 problems.append(readers.Problem(row.ref, row.audio_id, reason, detail))
@@ -211,9 +256,7 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
 
     elapsed = time.perf_counter() - started
     # Throughput goes to the log, not the metrics: metrics must be identical when a run is repeated.
-    log.info(
-        "%s: %d clips read in %.1f s (%.1f clips/s)", name, len(read.rows), elapsed, len(read.rows) / max(elapsed, 1e-9)
-    )
+    log.info("%s: %d clips read in %.1f s (%.1f clips/s)", name, len(rows), elapsed, len(rows) / max(elapsed, 1e-9))
     skipped = sum(skipped_rows.values())
     attempted = len(records) + skipped
     metrics = {

@@ -6,7 +6,9 @@ mids), so the prepare stage can count and report them instead of crashing or dro
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,21 +61,35 @@ def _require(path: Path, hint: str) -> Path:
     return path
 
 
+def read_text(path: Path) -> str:
+    """A metadata file as text: UTF-8 with or without a byte-order mark (which would otherwise stick to
+    the first field); a file that is not UTF-8 is a `MetadataError` naming the file and the line."""
+    data = path.read_bytes()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise MetadataError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); save it as UTF-8, "
+            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
+        ) from None
+
+
 def _csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True):
     """Yield (line number, list of fields) for each data row, with AudioSet's spaces after commas."""
-    with path.open(newline="", encoding="utf-8") as handle:
-        lines = (line for line in handle)
-        reader = csv.reader(lines, skipinitialspace=True)
-        first = True
-        for fields in reader:
-            if skip_comments and fields and fields[0].startswith("#"):
-                continue
-            if header and first:
-                first = False
-                continue
+    reader = csv.reader(io.StringIO(read_text(path), newline=""), skipinitialspace=True)
+    first = True
+    for fields in reader:
+        if skip_comments and fields and fields[0].startswith("#"):
+            continue
+        if header and first:
             first = False
-            if fields:
-                yield reader.line_num, fields
+            continue
+        first = False
+        if fields:
+            yield reader.line_num, fields
 
 
 def read_class_labels(meta: Path) -> dict[str, str]:
@@ -108,6 +124,10 @@ def read_audioset_segments(meta: Path, classes: dict[str, str]) -> tuple[dict[st
                 ytid, start, end, mids = fields[0], float(fields[1]), float(fields[2]), fields[3]
             except ValueError as error:
                 result.problems.append(Problem(ref, fields[0], "malformed_row", f"bad time: {error}"))
+                continue
+            if ytid in segments:
+                detail = f"YouTube id already listed at {segments[ytid][4]}"
+                result.problems.append(Problem(ref, ytid, "duplicate_id", detail))
                 continue
             known = []
             for mid in mids.split(","):
@@ -201,8 +221,10 @@ def read_clotho(meta: Path, pattern: str) -> ReadResult:
 def read_macs(meta: Path, pattern: str) -> ReadResult:
     path = _require(meta / "MACS.yaml", "point prepare.datasets.macs.meta at the folder holding MACS.yaml")
     result = ReadResult()
-    with path.open() as handle:
-        files = (yaml.safe_load(handle) or {}).get("files") or []
+    try:
+        files = (yaml.safe_load(read_text(path)) or {}).get("files") or []
+    except yaml.YAMLError as error:
+        raise MetadataError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     for index, entry in enumerate(files):
         result.rows_read += 1
         ref = f"MACS.yaml:files[{index}]"

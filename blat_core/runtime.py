@@ -1,9 +1,18 @@
-"""Runtime settings that are not tracked params (worker count), and the stages' logging set-up."""
+"""Runtime settings that are not tracked params (worker count), the stages' logging set-up, how an entry
+point reports a params mistake, and the tie between worker processes and their parent."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
+import signal
+import sys
+from collections.abc import Callable
+
+from blat_core.params import ParamsError
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def setup_logging(rank: int = 0) -> None:
@@ -35,3 +44,23 @@ def loader_workers() -> int:
     import torch
 
     return 8 if torch.cuda.is_available() else 0
+
+
+def run_main(main: Callable[[], object]) -> None:
+    """Run a stage's `main`; a params mistake prints as one line (no traceback) and exits with status 2."""
+    try:
+        main()
+    except ParamsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a worker process: get SIGKILL when the process that started it dies, even by SIGKILL (Linux;
+    elsewhere a no-op), so a killed stage leaves no orphaned workers holding memory."""
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)

@@ -4,12 +4,20 @@ The metadata files are hashed whole (they are small). The audio folder is summar
 every audio file's relative path, size, and a hash of three 4 KiB blocks (start, middle, end).
 A file added, removed, truncated or re-encoded changes the listing; an edit that touches none of
 the sampled blocks and keeps the size does not (force that case with `dvc repro -f prepare@<name>`).
+
+Only regular files are read: FIFOs, sockets and devices, dangling symlinks and symlink loops are
+skipped and counted (a FIFO named `x.wav` would otherwise block the read forever). Symlinks placed
+inside the audio folder are followed (that is how a dataset points at files stored elsewhere); a
+folder reached twice through links is listed once. Metadata can never name a file outside the
+folder: `inside_root` rejects absolute names and names that climb out with `..`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,21 +41,72 @@ def sampled_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def list_audio(root: Path) -> list[Path]:
-    """Audio files under `root` (by extension), sorted, as paths relative to `root`."""
-    found = []
-    for folder, _, names in os.walk(root):
+def inside_root(root: str | Path, relative: str) -> str | None:
+    """`root/relative`, normalised, when it stays inside `root`; None for an empty or absolute name or one
+    that climbs out with `..`. Lexical on purpose: metadata cannot escape the folder, while symlinks the
+    user placed inside it are followed when the file is opened."""
+    if not relative or os.path.isabs(relative) or "\0" in relative:
+        return None
+    base = os.path.normpath(root)
+    joined = os.path.normpath(os.path.join(base, relative))
+    return joined if joined != base and os.path.commonpath([base, joined]) == base else None
+
+
+def regular_file_problem(path: str | Path) -> tuple[str, str] | None:
+    """None for a regular file (after following symlinks); else (reason, detail): `missing_audio` for a
+    missing file or a dangling link, `broken_link` for a symlink loop, `not_regular_file` for a FIFO,
+    socket, device or folder."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return ("missing_audio", str(path)) if not os.path.islink(path) else ("broken_link", f"{path}: dangling")
+    except OSError as error:  # ELOOP (a symlink loop), EACCES, ENAMETOOLONG
+        return "broken_link", f"{path}: {error.strerror}"
+    if not stat.S_ISREG(mode):
+        return "not_regular_file", f"{path}: {_kind(mode)}"
+    return None
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"),
+                       (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def list_audio(root: Path) -> tuple[list[Path], Counter]:
+    """Regular audio files under `root` (by extension), sorted, relative to `root`; plus the entries
+    skipped, by reason (`not_regular_file`, `broken_link`, `missing_audio`, `folder_loop`,
+    `unreadable_folder`)."""
+    found, skipped, visited = [], Counter(), set()
+
+    def unreadable(error: OSError) -> None:
+        skipped["unreadable_folder"] += 1
+
+    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in visited:  # reached again through a link (or a link loop)
+            subfolders[:] = []
+            skipped["folder_loop"] += 1
+            continue
+        visited.add((info.st_dev, info.st_ino))
+        subfolders.sort()
         for name in names:
             if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                found.append(Path(folder, name).relative_to(root))
-    return sorted(found)
+                problem = regular_file_problem(os.path.join(folder, name))
+                if problem:
+                    skipped[problem[0]] += 1
+                else:
+                    found.append(Path(folder, name).relative_to(root))
+    return sorted(found), skipped
 
 
 def audio_listing(root: Path, threads: int = 16) -> dict:
-    """Count, bytes and a digest of the listing of `root`'s audio files."""
+    """Count, bytes and a digest of the listing of `root`'s audio files, and what was skipped."""
     if not root.is_dir():
-        return {"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": ""}
-    files = list_audio(root)
+        return {"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": "", "skipped": {}}
+    files, skipped = list_audio(root)
     with ThreadPoolExecutor(threads) as pool:
         digests = list(pool.map(lambda rel: sampled_digest(root / rel), files, chunksize=256))
     listing = hashlib.blake2b(digest_size=16)
@@ -55,7 +114,8 @@ def audio_listing(root: Path, threads: int = 16) -> dict:
     for rel, digest in zip(files, digests, strict=True):
         listing.update(f"{rel.as_posix()}\t{digest}\n".encode())
         total += (root / rel).stat().st_size
-    return {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest()}
+    return {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest(),
+            "skipped": dict(sorted(skipped.items()))}  # fmt: skip
 
 
 def metadata_fingerprint(meta: Path) -> dict:

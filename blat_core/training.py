@@ -127,34 +127,61 @@ def fingerprint(params: Any, inputs: list[Path], code_roots: list[Path]) -> str:
 
 
 class Checkpointer:
-    """Training state in a git-ignored scratch folder, used again only by a run with the same fingerprint."""
+    """Training state in a git-ignored scratch folder, used again only by a run with the same fingerprint.
+
+    The state is a folder `<scratch>/checkpoint/` (replaced atomically): `state.json` holds the
+    fingerprint, the step and the Python/NumPy RNG states; `tensors.pt` holds the model, the optimizer,
+    torch's RNG states and the caller's `extra` (tensors, numbers, lists, dicts), and is read with
+    `weights_only=True` only after the fingerprint matched. A planted or foreign file can therefore
+    never run code: nothing here is unpickled beyond tensors and plain containers.
+    """
 
     def __init__(self, folder: Path, fingerprint_value: str):
-        self.path, self.fingerprint = Path(folder) / "checkpoint.pt", fingerprint_value
+        self.path, self.fingerprint = Path(folder) / "checkpoint", fingerprint_value
 
     def load(self) -> dict | None:
-        if not self.path.is_file():
+        meta_path, tensors_path = self.path / "state.json", self.path / "tensors.pt"
+        if not meta_path.is_file() or not tensors_path.is_file():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
-        if state.get("fingerprint") != self.fingerprint:
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            matches = isinstance(meta, dict) and meta.get("fingerprint") == self.fingerprint
+        except (OSError, ValueError) as error:
+            log.warning("ignoring %s: unreadable (%s)", meta_path, error)
+            return None
+        if not matches:
             log.warning("ignoring %s: it belongs to another configuration (params, inputs or code changed)", self.path)
             return None
-        return state
+        try:
+            tensors = torch.load(tensors_path, map_location="cpu", weights_only=True)
+        except Exception as error:  # UnpicklingError for anything but tensors and plain containers
+            log.warning("ignoring %s: not a plain tensor checkpoint (%s)", tensors_path, str(error).splitlines()[0])
+            return None
+        rng = {"torch": tensors["torch_rng"], "numpy": meta["rng"]["numpy"], "python": meta["rng"]["python"]}
+        if "cuda_rng" in tensors:
+            rng["cuda"] = tensors["cuda_rng"]
+        return {
+            "step": int(meta["step"]),
+            "model": tensors["model"],
+            "optimizer": tensors["optimizer"],
+            "extra": tensors["extra"],
+            "rng": rng,
+        }
 
     def save(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: dict) -> None:
-        state = {
-            "fingerprint": self.fingerprint,
-            "step": step,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": _rng_state(),
-            "extra": extra,
-        }
+        rng = _rng_state()
+        tensors = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "extra": extra,
+                   "torch_rng": rng.pop("torch")}  # fmt: skip
+        if "cuda" in rng:
+            tensors["cuda_rng"] = rng.pop("cuda")
+        meta = {"fingerprint": self.fingerprint, "step": step, "rng": rng}
         with atomic_path(self.path) as tmp:
-            torch.save(state, tmp)
+            tmp.mkdir()
+            torch.save(tensors, tmp / "tensors.pt")
+            (tmp / "state.json").write_text(json.dumps(meta))
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def resume(
@@ -173,7 +200,14 @@ def resume(
 
 
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """torch's states as tensors; NumPy's and Python's as JSON-able lists."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+        "python": [version, list(internal), gauss],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -181,8 +215,10 @@ def _rng_state() -> dict:
 
 def _restore_rng(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 

@@ -26,7 +26,7 @@ from blat_core.captioner.vocab import Vocabulary
 from blat_core.features import FrameFeatures
 from blat_core.params import load_section
 from blat_core.prepared import PreparedDataset
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 from blat_core.tagging import multi_hot, read_classes
 
 log = logging.getLogger("captioner")
@@ -117,4 +117,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

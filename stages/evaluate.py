@@ -13,9 +13,9 @@ from pathlib import Path
 
 from blat_core import training
 from blat_core.atomic import write_json
-from blat_core.evaluation import TASKS, run_task
+from blat_core.evaluation import TASKS, check_task, run_task
 from blat_core.params import ParamsError, from_dict, load_params_file
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 
 log = logging.getLogger("evaluate")
 
@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     task = load_task(args.params, args.task)
+    check_task(args.task, task, args.models, args.prepared)
     training.seed_everything(0)
     metrics = run_task(args.task, task, args.models, args.prepared, training.pick_device(), args.scratch)
     write_json(args.metrics, metrics)
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -17,7 +17,7 @@ from blat_core.distributed import Ranks
 from blat_core.features import FeaturesParams, extract
 from blat_core.params import ParamsError, load_section
 from blat_core.prepared import PreparedDataset
-from blat_core.runtime import loader_workers, setup_logging
+from blat_core.runtime import loader_workers, run_main, setup_logging
 
 log = logging.getLogger("features")
 
@@ -46,4 +46,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -13,7 +13,7 @@ from pathlib import Path
 from blat_core.atomic import atomic_path
 from blat_core.demo.corpus import DemoParams, build_corpus
 from blat_core.params import load_section
-from blat_core.runtime import num_workers, setup_logging
+from blat_core.runtime import num_workers, run_main, setup_logging
 
 log = logging.getLogger("make_demo")
 
@@ -32,4 +32,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

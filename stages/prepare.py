@@ -15,7 +15,7 @@ from blat_core.atomic import atomic_path, write_json
 from blat_core.params import load_section
 from blat_core.prepare import PrepareError, PrepareParams, prepare_dataset
 from blat_core.readers import MetadataError
-from blat_core.runtime import num_workers, setup_logging
+from blat_core.runtime import num_workers, run_main, setup_logging
 
 log = logging.getLogger("prepare")
 
@@ -53,4 +53,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

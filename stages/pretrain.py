@@ -27,7 +27,7 @@ from blat_core.distributed import Ranks
 from blat_core.pairs import RetrievalSet, caption_pairs, synthetic_pairs
 from blat_core.params import ParamsError, load_section
 from blat_core.pretrain import PretrainParams, pretrain
-from blat_core.runtime import loader_workers, setup_logging
+from blat_core.runtime import loader_workers, run_main, setup_logging
 from blat_core.text.encoder import TextEncoderParams, Tokenizer
 
 log = logging.getLogger("pretrain")
@@ -128,4 +128,4 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

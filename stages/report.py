@@ -15,7 +15,7 @@ from pathlib import Path
 from blat_core.atomic import atomic_path, write_json
 from blat_core.params import load_params_file
 from blat_core.report import claims, render
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 
 log = logging.getLogger("report")
 SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
@@ -59,4 +59,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

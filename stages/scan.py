@@ -16,7 +16,7 @@ from blat_core.atomic import atomic_path, write_json
 from blat_core.params import load_section
 from blat_core.prepare import PrepareParams
 from blat_core.readers import YOUTUBE_DATASETS
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 from blat_core.sources import audio_listing, metadata_fingerprint
 
 log = logging.getLogger("scan")
@@ -50,14 +50,12 @@ def main(argv: list[str] | None = None) -> None:
             started = time.perf_counter()
             result = fingerprint(name, params)
             write_json(tmp / f"{name}.json", result)
-            log.info(
-                "%s: %d audio files (%.1f MB) listed in %.2f s",
-                name,
-                result["audio"]["files"],
-                result["audio"]["bytes"] / 1e6,
-                time.perf_counter() - started,
-            )
+            audio = result["audio"]
+            log.info("%s: %d audio files (%.1f MB) listed in %.2f s", name, audio["files"], audio["bytes"] / 1e6,
+                     time.perf_counter() - started)  # fmt: skip
+            if audio["skipped"]:
+                log.warning("%s: skipped in %s (not regular audio files): %s", name, audio["path"], audio["skipped"])
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

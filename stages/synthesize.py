@@ -22,7 +22,7 @@ from blat_core.distributed import Ranks
 from blat_core.features import FrameFeatures
 from blat_core.params import load_section
 from blat_core.prepared import PreparedDataset
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 from blat_core.synthesis import SynthesizeParams, select_clips, synthesize
 
 log = logging.getLogger("synthesize")
@@ -100,4 +100,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

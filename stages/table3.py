@@ -17,7 +17,7 @@ from blat_core.caption_metrics import human_scores
 from blat_core.captioner.train import CaptionerParams
 from blat_core.params import load_section
 from blat_core.prepared import PreparedDataset
-from blat_core.runtime import setup_logging
+from blat_core.runtime import run_main, setup_logging
 
 log = logging.getLogger("table3")
 COLUMNS = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense")
@@ -47,4 +47,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

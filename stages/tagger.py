@@ -22,7 +22,7 @@ from blat_core.audio.panns import import_panns
 from blat_core.checkpoints import save_model
 from blat_core.params import ParamsError, load_section
 from blat_core.prepared import PreparedDataset
-from blat_core.runtime import loader_workers, setup_logging
+from blat_core.runtime import loader_workers, run_main, setup_logging
 from blat_core.tagging import (
     TaggerParams,
     label_frequency_map,
@@ -176,4 +176,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

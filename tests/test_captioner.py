@@ -105,10 +105,10 @@ def test_captioner_training_resumes_to_the_same_result(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     whole, whole_history = _train(tmp_path / "a", "live")
-    assert not (tmp_path / "a" / "scratch" / "checkpoint.pt").exists()  # cleared once done
+    assert not (tmp_path / "a" / "scratch" / "checkpoint").exists()  # cleared once done
     stopped, history = _train(tmp_path / "b", "live", stop_after_epochs=1)
     assert stopped is None and len(history) == 1
-    assert (tmp_path / "b" / "scratch" / "checkpoint.pt").is_file()
+    assert (tmp_path / "b" / "scratch" / "checkpoint" / "state.json").is_file()
     resumed, resumed_history = _train(tmp_path / "b", "live")
     assert resumed_history == whole_history and len(whole_history) == 4  # 3 epochs + the averaged model
     for key in whole:

@@ -192,3 +192,64 @@ def test_a_folder_streams_through_in_chunks_with_the_same_result(models, audio_d
     chunked_paths, chunked, meta = cli.read_index(tmp_path / "chunked.parquet")
     assert chunked_paths == whole_paths and meta["skipped"] == {"unreadable_audio": 1}
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def _other_model(models, embed_dim: int, seed: int):
+    """A second tiny BLAT model folder beside `models` (another seed and, optionally, another width)."""
+    from blat_core.blat_model import build_biencoder
+
+    folder = models / f"other_{embed_dim}_{seed}"
+    if not folder.is_dir():
+        text_folder = models / "text_src"
+        config = {**tiny_config(text_folder), "embed_dim": embed_dim}
+        torch.manual_seed(seed)
+        model = build_biencoder(config).eval()
+        folder.mkdir()
+        save_blat(folder, model, model.state_dict(), config, Tokenizer(text_folder, 30), {})
+    return folder
+
+
+def test_search_and_classify_refuse_an_index_of_another_model(models, audio_dir, tmp_path, capsys):
+    """An index scored by another model (same width, other weights; or another width) exits 2 with one line
+    naming both models, never a matmul traceback or meaningless scores."""
+    index = tmp_path / "index.parquet"
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", index) == 0
+    labels = tmp_path / "labels.txt"
+    labels.write_text("dog\nrain\n")
+    capsys.readouterr()
+    for other, expected in ((_other_model(models, 16, 1), "embedded by another model"),
+                            (_other_model(models, 24, 0), "16-d embeddings")):  # fmt: skip
+        assert run("search", "a dog", "--index", index, "--model", other) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+        assert run("classify", index, "--labels", labels, "--model", other) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert run("search", "a dog", "--index", index, "--model", models / "blat") == 0  # its own model still works
+
+
+def test_import_blat_of_a_random_or_empty_file_is_one_line(models, tmp_path, capsys):
+    """`blat import-blat` on a file that is not a PyTorch checkpoint exits 2 with one line naming it."""
+    (tmp_path / "empty.pth").write_bytes(b"")
+    (tmp_path / "random.pth").write_bytes(np.random.default_rng(0).bytes(4096))
+    for name in ("empty.pth", "random.pth"):
+        code = run("import-blat", tmp_path / name, "--text-folder", models / "text_src", "--out", tmp_path / "out")
+        err = capsys.readouterr().err
+        assert code == 2 and f"{name} is not a readable PyTorch BLAT checkpoint" in err, err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_embed_skips_fifos_and_link_loops(models, audio_dir, tmp_path, capsys):
+    """A FIFO named *.wav, a symlink loop and a dangling link in the folder are skipped and counted (a FIFO
+    used to block the read forever)."""
+    import os
+    import shutil
+
+    folder = tmp_path / "audio"
+    shutil.copytree(audio_dir, folder)
+    os.mkfifo(folder / "pipe.wav")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    (folder / "gone.wav").symlink_to(folder / "nowhere.wav")
+    assert run("embed", folder, "--model", models / "blat", "--out", tmp_path / "a.parquet") == 0
+    _, _, meta = cli.read_index(tmp_path / "a.parquet")
+    assert meta["skipped"] == {"unreadable_audio": 1, "not_regular_file": 1, "broken_link": 2}

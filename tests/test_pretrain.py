@@ -109,7 +109,7 @@ def test_pretraining_resumes_to_the_same_weights(text_folder, prepared, tmp_path
     whole, whole_summary = _pretrain(text_folder, prepared, tmp_path / "a", tmp_path / "live_a")
     assert [h["step"] for h in whole_summary["history"]] == [2, 4, 5]  # every val_every steps and at the end
     stopped, _ = _pretrain(text_folder, prepared, tmp_path / "b", tmp_path / "live_b", stop_after=2)
-    assert stopped is None and (tmp_path / "b" / "checkpoint.pt").is_file()
+    assert stopped is None and (tmp_path / "b" / "checkpoint" / "state.json").is_file()
     resumed, resumed_summary = _pretrain(text_folder, prepared, tmp_path / "b", tmp_path / "live_b")
     assert resumed_summary == whole_summary
     for key in whole:

@@ -74,11 +74,11 @@ def test_stop_and_resume_gives_identical_weights(prepared, tmp_path):
     """N steps straight == N/2 steps, stop, resume from the scratch checkpoint for the rest."""
     straight = _run(prepared, tmp_path, "straight")
     assert _run(prepared, tmp_path, "resumed", stop_after=6) == {"stopped_at": 6}
-    assert (tmp_path / "resumed" / "scratch" / "checkpoint.pt").is_file()
+    assert (tmp_path / "resumed" / "scratch" / "checkpoint" / "state.json").is_file()
     assert not (tmp_path / "resumed" / "model").exists()
     assert _run(prepared, tmp_path, "resumed") == straight
     _assert_same(_weights(tmp_path / "straight"), _weights(tmp_path / "resumed"))
-    assert not (tmp_path / "resumed" / "scratch" / "checkpoint.pt").exists()  # cleared once done
+    assert not (tmp_path / "resumed" / "scratch" / "checkpoint").exists()  # cleared once done
     loss = (tmp_path / "resumed" / "live" / "plots" / "metrics" / "loss.tsv").read_text().splitlines()
     assert loss[0].split("\t") == ["step", "loss"]
     steps = [int(line.split("\t")[0]) for line in loss[1:]]
@@ -118,7 +118,7 @@ def test_killed_process_resumes_to_the_same_weights(prepared, tmp_path):
     ]
     env = {**os.environ, "BLAT_LOADER_WORKERS": "0"}
     process = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "scratch" / "checkpoint.pt"
+    checkpoint = tmp_path / "scratch" / "checkpoint" / "state.json"
     deadline = time.time() + 120
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.02)

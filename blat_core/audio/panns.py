@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from blat_core.audio.cnn14 import Cnn14
-from blat_core.checkpoints import CheckpointError, load_strict
+from blat_core.checkpoints import CheckpointError, load_strict, load_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def import_panns(path: str | Path, model: Cnn14) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"PANNs checkpoint {path} not found (set tagger.checkpoint to the .pth file)")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = load_torch_file(path, "PANNs")
     if not isinstance(payload, dict) or "model" not in payload:
         raise CheckpointError(f"{path}: expected a dict with the weights under 'model' (the PANNs format)")
     return load_panns_weights(payload["model"], model, str(path))

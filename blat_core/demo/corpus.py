@@ -22,6 +22,7 @@ from blat_core.demo.mixing import ClipPlan, render_to_file, seed_for
 from blat_core.demo.sounds import EVENTS
 from blat_core.demo.writers import write_metadata
 from blat_core.params import ParamsError, bounded
+from blat_core.runtime import die_with_parent
 
 
 @dataclass
@@ -306,7 +307,7 @@ def _check(p: DemoParams) -> None:
 def render_corpus(corpus: Corpus, root: Path, workers: int) -> dict[str, list[PlacedEvent]]:
     """Render every planned file under `root`, in parallel; returns the placed events per path."""
     placed = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         results = pool.map(render_to_file, corpus.plans, [str(root)] * len(corpus.plans), chunksize=8)
         for plan, events in tqdm(
             zip(corpus.plans, results, strict=True), total=len(corpus.plans), desc="demo audio", mininterval=2.0
