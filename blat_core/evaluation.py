@@ -304,8 +304,9 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
     """At stage entry, before any model is loaded: every dataset is one the task can score and is prepared,
     every model exists. A `ParamsError` names the params key and the valid names."""
     key, valid = TASK_DATASETS[name]
-    for i, dataset in enumerate(getattr(task, key)):
-        where = f"evaluate.tasks.{name}.{key}" + (f"[{i}]" if isinstance(getattr(task, key), list) else f".{dataset}")
+    datasets = getattr(task, key)  # a list, or a mapping keyed by dataset
+    for i, dataset in enumerate(datasets):
+        where = f"evaluate.tasks.{name}.{key}" + (f"[{i}]" if isinstance(datasets, list) else f".{dataset}")
         if dataset not in valid:
             raise ParamsError(f"{where}: {dataset!r} is not a dataset this task scores; valid: {', '.join(valid)}")
         if not (Path(prepared_root) / dataset / "manifest.parquet").is_file():

@@ -157,12 +157,15 @@ def _worker_init(parent: int) -> None:
     torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
 
 
-def unique_rows(rows: list[readers.SourceRow], root: Path, name: str) -> tuple[list, list[readers.Problem]]:
-    """The rows whose audio lies inside the dataset's audio folder, one per audio id (the first), with
-    `source_path` checked; the others as problems (`outside_audio_root`, `duplicate_id`)."""
+def usable_rows(
+    rows: list[readers.SourceRow], root: Path, name: str
+) -> tuple[list[tuple[readers.SourceRow, str]], list[readers.Problem]]:
+    """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
+    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`)."""
     kept, problems, first = [], [], {}
     for row in rows:
-        if inside_root(root, row.source_path) is None:
+        path = inside_root(root, row.source_path)
+        if path is None:
             detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
             problems.append(readers.Problem(row.ref, row.audio_id, "outside_audio_root", detail))
         elif row.audio_id in first:
@@ -170,7 +173,7 @@ def unique_rows(rows: list[readers.SourceRow], root: Path, name: str) -> tuple[l
             problems.append(readers.Problem(row.ref, row.audio_id, "duplicate_id", detail))
         else:
             first[row.audio_id] = row.ref
-            kept.append(row)
+            kept.append((row, path))
     return kept, problems
 
 
@@ -204,11 +207,12 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     read = readers.read_dataset(name, meta, source.audio_pattern, joins)
     held_out = readers.evaluation_youtube_ids(joins) if name in readers.YOUTUBE_DATASETS else {}
 
-    rows, refused = unique_rows(read.rows, audio_root, name)
+    usable, refused = usable_rows(read.rows, audio_root, name)
+    rows = [row for row, _ in usable]
     problems = list(read.problems) + refused
     skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))
     limits = (params.sample_rate, params.silence_dbfs, params.min_seconds, params.max_seconds)
-    jobs = [(inside_root(audio_root, row.source_path), *limits) for row in rows]
+    jobs = [(path, *limits) for _, path in usable]
     writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
     records, overlap_sources, seconds = [], Counter(), 0.0
     with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),)) as pool:

@@ -157,16 +157,15 @@ class Checkpointer:
         except Exception as error:  # UnpicklingError for anything but tensors and plain containers
             log.warning("ignoring %s: not a plain tensor checkpoint (%s)", tensors_path, str(error).splitlines()[0])
             return None
-        rng = {"torch": tensors["torch_rng"], "numpy": meta["rng"]["numpy"], "python": meta["rng"]["python"]}
-        if "cuda_rng" in tensors:
-            rng["cuda"] = tensors["cuda_rng"]
-        return {
-            "step": int(meta["step"]),
-            "model": tensors["model"],
-            "optimizer": tensors["optimizer"],
-            "extra": tensors["extra"],
-            "rng": rng,
-        }
+        try:
+            rng = {"torch": tensors["torch_rng"], "numpy": meta["rng"]["numpy"], "python": meta["rng"]["python"]}
+            if "cuda_rng" in tensors:
+                rng["cuda"] = tensors["cuda_rng"]
+            return {"step": int(meta["step"]), "model": tensors["model"], "optimizer": tensors["optimizer"],
+                    "extra": tensors["extra"], "rng": rng}  # fmt: skip
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("ignoring %s: incomplete checkpoint (%r missing or malformed)", self.path, error)
+            return None
 
     def save(self, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, extra: dict) -> None:
         rng = _rng_state()

@@ -180,7 +180,8 @@ def _many_clips(root: Path, count: int) -> None:
     rng = np.random.default_rng(0)
     rows = ["filename,fold,target,category,esc10,src_file,take"]
     for i in range(count):
-        sf.write(audio / f"1-{i}-A-0.wav", (0.1 * rng.standard_normal(44100 * 5)).astype(np.float32), 44100)
+        wave = (0.1 * rng.standard_normal(44100 * 5)).astype(np.float32)
+        sf.write(audio / f"1-{i}-A-0.wav", wave, 44100, subtype="PCM_16")
         rows.append(f"1-{i}-A-0.wav,1,0,dog,True,{i},A")
     (meta / "esc50.csv").write_text("\n".join(rows) + "\n")
 
@@ -190,7 +191,7 @@ def test_killed_prepare_leaves_no_workers_and_no_temp_folder_behind(tmp_path):
     """SIGKILL of prepare's main process takes its decoding workers with it; the next run removes the
     hidden temporary folder the killed one left."""
     root = tmp_path / "demo"
-    _many_clips(root, 600)
+    _many_clips(root, 300)
     params = relocated(project_params(), root)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     (tmp_path / "sources").mkdir()
@@ -207,7 +208,7 @@ def test_killed_prepare_leaves_no_workers_and_no_temp_folder_behind(tmp_path):
             break
         time.sleep(0.05)
     assert process.poll() is None and len(workers) >= 2, "prepare ended before it could be killed"
-    time.sleep(1.0)
+    time.sleep(0.3)
     process.send_signal(signal.SIGKILL)
     process.wait()
     gone, alive = psutil.wait_procs(workers, timeout=10)
