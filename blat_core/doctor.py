@@ -85,7 +85,8 @@ def check_environment(project: Path, report: Report) -> None:
     if problem:
         report.line("FAIL", "torchaudio", problem)
     else:
-        report.line("ok", "torchaudio", f"{environment._version('torchaudio')}: extension loads, resample runs")
+        version = environment.installed_version("torchaudio")
+        report.line("ok", "torchaudio", f"{version}: extension loads, resample runs")
     lock = project / "requirements.lock"
     if lock.is_file():
         wanted = environment.pins_for_here(environment.read_lock(lock))

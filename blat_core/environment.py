@@ -118,8 +118,8 @@ def lock_disagreements(requirements: list[Requirement], pins: list[Pin]) -> list
 
 def torchaudio_problem() -> str | None:
     """None when torchaudio's compiled extension loads and resamples; else what failed and how to fix it."""
-    torch_version = _version("torch")
-    torchaudio_version = _version("torchaudio")
+    torch_version = installed_version("torch")
+    torchaudio_version = installed_version("torchaudio")
     try:
         import torch
         import torchaudio  # loads libtorchaudio: where a torch/torchaudio mismatch surfaces (undefined symbol)
@@ -139,7 +139,7 @@ def torchaudio_problem() -> str | None:
     return None
 
 
-def _version(name: str) -> str:
+def installed_version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

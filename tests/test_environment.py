@@ -82,8 +82,8 @@ def test_doctor_names_both_versions_when_torchaudio_cannot_load(tmp_path):
     result = subprocess.run([sys.executable, "-m", "blat_core.cli", "doctor", "--project", str(tmp_path)],
                             capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
     line = next(line for line in result.stdout.splitlines() if "torchaudio" in line)
-    torch_version = environment._version("torch")
-    torchaudio_version = environment._version("torchaudio")
+    torch_version = environment.installed_version("torch")
+    torchaudio_version = environment.installed_version("torchaudio")
     assert line.startswith("FAIL") and "undefined symbol" in line, result.stdout
     assert f"torchaudio {torchaudio_version} does not work with torch {torch_version}" in line
     assert "requirements.lock" in line and result.returncode == 1
