@@ -1,17 +1,22 @@
-"""Shared fixtures: a tiny demo corpus and its prepared datasets, built once per test session."""
+"""Shared fixtures: a tiny demo corpus and its prepared datasets, built once per test session.
+
+The demo and prepare modules (soundfile, torchaudio) are imported inside the fixtures that need them, so
+that a test module needing neither (tests/test_gpu.py) also runs where only torch is installed."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
-from blat_core.demo.corpus import DemoParams, build_corpus
 from blat_core.params import from_dict
-from blat_core.prepare import PrepareParams, prepare_dataset
-from blat_core.readers import YOUTUBE_DATASETS
+
+if TYPE_CHECKING:
+    from blat_core.demo.corpus import DemoParams
+    from blat_core.prepare import PrepareParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,12 +59,16 @@ def relocated(params: dict, corpus: Path) -> dict:
 
 def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
     """The project's prepare params with every dataset root moved into `corpus`."""
+    from blat_core.prepare import PrepareParams
+
     section = relocated(project_params(), corpus)["prepare"]
     section.update(overrides)
     return from_dict(PrepareParams, section, "prepare")
 
 
 def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
+    from blat_core.readers import YOUTUBE_DATASETS
+
     if name not in YOUTUBE_DATASETS:
         return {}
     return {other: Path(params.datasets[other].meta) for other in YOUTUBE_DATASETS}
@@ -67,11 +76,15 @@ def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_demo_params() -> DemoParams:
+    from blat_core.demo.corpus import DemoParams
+
     return from_dict(DemoParams, tiny_params()["demo"], "demo")
 
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, tiny_demo_params) -> Path:
+    from blat_core.demo.corpus import build_corpus
+
     root = tmp_path_factory.mktemp("corpus") / "demo"
     build_corpus(tiny_demo_params, root, workers=2)
     return root
@@ -80,6 +93,8 @@ def tiny_corpus(tmp_path_factory, tiny_demo_params) -> Path:
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, tiny_corpus) -> dict[str, tuple[Path, dict]]:
     """Every dataset of the tiny corpus prepared: name -> (folder, metrics)."""
+    from blat_core.prepare import prepare_dataset
+
     params = prepare_params_for(tiny_corpus)
     out = {}
     for name in params.datasets:
