@@ -96,6 +96,14 @@ def _assert_cosine(a, b, at_least):
     assert cosine.min().item() >= at_least, cosine
 
 
+def _assert_bf16_agrees(model, text_folder, device, at_least):
+    """Audio and text embeddings of the fixed batch under bf16 autocast vs fp32, on `device`."""
+    audio32, text32 = _embeddings(copy.deepcopy(model), text_folder, device)
+    audio16, text16 = _embeddings(copy.deepcopy(model), text_folder, device, torch.bfloat16)
+    _assert_cosine(audio16, audio32, at_least)
+    _assert_cosine(text16, text32, at_least)
+
+
 def _step_parts(model, text_folder, device, prepared_folder):
     """One contrastive step through `pretrain.contrastive_step` on 4 prepared clips, fused Adam on CUDA."""
     from blat_core.pretrain import StepParts
@@ -120,11 +128,7 @@ def _step_parts(model, text_folder, device, prepared_folder):
 # ---------------------------------------------------------------- CPU: runs in CI
 def test_bf16_autocast_embeddings_agree_with_fp32_on_cpu(model, text_folder):
     """The model runs under bf16 autocast (the front-end keeps the STFT in fp32) and embeds like fp32."""
-    cpu = torch.device("cpu")
-    audio32, text32 = _embeddings(copy.deepcopy(model), text_folder, cpu)
-    audio16, text16 = _embeddings(copy.deepcopy(model), text_folder, cpu, torch.bfloat16)
-    _assert_cosine(audio16, audio32, 0.99)
-    _assert_cosine(text16, text32, 0.99)
+    _assert_bf16_agrees(model, text_folder, torch.device("cpu"), 0.99)
 
 
 def test_compiled_audio_tower_matches_eager_on_cpu(model, text_folder):
@@ -192,11 +196,7 @@ def test_int16_transfer_converts_after_the_copy_on_cpu():
 @needs_cuda
 def test_bf16_embeddings_agree_with_fp32_on_gpu(model, text_folder):
     """On the GPU path (training.autocast: bf16), embeddings of a fixed batch agree with fp32: cosine ≥ 0.999."""
-    cuda = torch.device("cuda")
-    audio32, text32 = _embeddings(copy.deepcopy(model), text_folder, cuda)
-    audio16, text16 = _embeddings(copy.deepcopy(model), text_folder, cuda, torch.bfloat16)
-    _assert_cosine(audio16, audio32, 0.999)
-    _assert_cosine(text16, text32, 0.999)
+    _assert_bf16_agrees(model, text_folder, torch.device("cuda"), 0.999)
 
 
 @pytest.mark.gpu
