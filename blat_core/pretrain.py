@@ -100,7 +100,8 @@ def contrastive_step(parts: StepParts, batch) -> dict[str, float]:
     parts.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     parts.optimizer.step()
-    return {"loss": loss.item(), "logit_scale": out.logit_scale.item(), "batch_size": len(indices)}
+    # Detached tensors, not floats: no host sync per step; train_steps reads them when it logs.
+    return {"loss": loss.detach(), "logit_scale": out.logit_scale.detach(), "batch_size": len(indices)}
 
 
 def validate(model: BiEncoder, tokenizer, val: RetrievalSet, batch_size: int, device, workers: int = 0) -> dict:

@@ -86,7 +86,7 @@ def tagger_step(model, optimizer, batch, targets: torch.Tensor, params: TaggerPa
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return {"loss": loss.item(), "batch_size": len(indices)}
+    return {"loss": loss.detach(), "batch_size": len(indices)}  # read (a host sync) only when logged
 
 
 @torch.no_grad()

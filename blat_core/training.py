@@ -257,7 +257,7 @@ def train_steps(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     batches: Callable[[int], Iterable],
-    step_fn: Callable[[Any], dict[str, float]],
+    step_fn: Callable[[Any], dict[str, float | torch.Tensor]],
     total_steps: int,
     lr_multiplier: Callable[[int], float],
     checkpointer: Checkpointer,
@@ -296,7 +296,8 @@ def train_steps(
         window.append(values)
         seen += values.get("batch_size", 0)
         if (step + 1) % log_every == 0 or step + 1 == total_steps:
-            means = {k: float(np.mean([v[k] for v in window])) for k in window[0] if k != "batch_size"}
+            # Step values may be 0-d tensors still on the device: read once per window, not once per step.
+            means = {k: float(np.mean([float(v[k]) for v in window])) for k in window[0] if k != "batch_size"}
             elapsed = time.perf_counter() - tick
             if is_main:
                 log.info(
