@@ -50,7 +50,7 @@ def main() -> None:
     parts = StepParts(forward, ContrastiveLoss(), optimizer, Tokenizer(text_folder, 30), pairs, device)
     values = contrastive_step(parts, batch)
     if ranks.is_main:
-        torch.save({"loss": values["loss"], "weights": model.state_dict()}, out)
+        torch.save({"loss": float(values["loss"]), "weights": model.state_dict()}, out)
     ranks.stop()
 
 
