@@ -73,6 +73,11 @@ def installed_versions() -> dict[str, str]:
     return found
 
 
+def unlocked(wanted: dict[str, str], installed: dict[str, str]) -> list[str]:
+    """The installed packages the lock does not list (pip and the project itself aside), sorted."""
+    return sorted(set(installed) - set(wanted) - NOT_LOCKED)
+
+
 def differences(wanted: dict[str, str], installed: dict[str, str]) -> list[str]:
     """One line per package that is missing, at another version, or not in the lock."""
     lines = []
@@ -82,8 +87,7 @@ def differences(wanted: dict[str, str], installed: dict[str, str]) -> list[str]:
             lines.append(f"missing: {name}=={version}")
         elif have != version:
             lines.append(f"version: {name} is {have}, the lock says {version}")
-    for name in sorted(set(installed) - set(wanted) - NOT_LOCKED):
-        lines.append(f"not in the lock: {name}=={installed[name]}")
+    lines += [f"not in the lock: {name}=={installed[name]}" for name in unlocked(wanted, installed)]
     return lines
 
 
@@ -152,11 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extras", action="store_true",
                         help="print the installed packages the lock does not list, one a line; exit")  # fmt: skip
     args = parser.parse_args(argv)
-    wanted = pins_for_here(read_lock(args.lock))
-    lines = differences(wanted, installed_versions())
+    wanted, installed = pins_for_here(read_lock(args.lock)), installed_versions()
     if args.extras:
-        print("\n".join(line.split(": ", 1)[1].split("==")[0] for line in lines if line.startswith("not in")))
+        print("\n".join(unlocked(wanted, installed)))
         return 0
+    lines = differences(wanted, installed)
     problem = torchaudio_problem()
     for line in lines:
         print(f"environment differs from {args.lock}: {line}", file=sys.stderr)

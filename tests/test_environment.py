@@ -56,6 +56,7 @@ def test_differences_name_missing_other_and_extra_packages():
         "not in the lock: c==4",
     ]
     assert environment.differences(wanted, {"a": "1"}) == ["missing: b==2"]
+    assert environment.unlocked(wanted, {"a": "1", "c": "4", "pip": "25", "blat-pipeline": "0.1.0"}) == ["c"]
 
 
 @pytest.mark.skipif(Path(sys.prefix).resolve() != (ROOT / ".venv").resolve(),
