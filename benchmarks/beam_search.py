@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from blat_core.captioner.beam_search import beam_search
-from blat_core.captioner.model import Captioner
+from blat_core.models.captioner.beam_search import beam_search
+from blat_core.models.captioner.model import Captioner
 
 
 def main() -> None:

@@ -1,12 +1,12 @@
 """The GPU check: one prepared run that measures, each as a rate and a ratio in the same run, on data it
 generates at paper size (int16 shards, 32 kHz, 10 s clips, 6,144 clips):
 
-  1. pre-training through the real code path (`blat_core.pretrain.pretrain`: the stage's loader, tokenizer,
+  1. pre-training through the real code path (`blat_core.train.pretrain.pretrain`: the stage's loader, tokenizer,
      step, schedule and logging), eager vs compiled (BLAT_COMPILE=1), with the share of step time spent
      waiting for data; and the loader alone (clips/s);
-  2. frame-feature extraction (`blat_core.features.extract`, the `features` stage's work) clips/s;
-  3. batched beam-3 synthesis (`blat_core.synthesis.caption_frames`) clips/s;
-  4. captioner training (`blat_core.captioner.train` one epoch) clips/s;
+  2. frame-feature extraction (`blat_core.data.features.extract`, the `features` stage's work) clips/s;
+  3. batched beam-3 synthesis (`blat_core.data.synthesis.caption_frames`) clips/s;
+  4. captioner training (`blat_core.train.captioner` one epoch) clips/s;
   5. the `gpu` tests (`pytest -m gpu tests/test_gpu.py`).
 
 Writes `<out>/gpu_check_<gpu>.json` and prints one summary line per figure. Random weights (speed does not
@@ -36,9 +36,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from blat_core import batching, training  # noqa: E402
-from blat_core.distributed import Ranks  # noqa: E402
-from blat_core.shards import ShardWriter  # noqa: E402
+from blat_core.data import batching  # noqa: E402
+from blat_core.data.shards import ShardWriter  # noqa: E402
+from blat_core.train import checkpointing, loop, sampling  # noqa: E402
+from blat_core.train.distributed import Ranks  # noqa: E402
 
 SIZES = {
     "paper": {"clips": 6144, "seconds": 10.0, "rate": 32000, "channels": [64, 128, 256, 512, 1024, 2048],
@@ -99,7 +100,7 @@ def make_text_folder(folder: Path, size: dict) -> Path:
 
 
 def build_model(size: dict, text_folder: Path):
-    from blat_core.blat_model import build_biencoder
+    from blat_core.models.blat_model import build_biencoder
 
     torch.manual_seed(0)
     return build_biencoder({
@@ -128,9 +129,9 @@ class StepRates(logging.Handler):
 def pretrain_rate(size: dict, prepared: Path, text_folder: Path, work: Path, device, compiled: bool) -> dict:
     """Pairs/s and the data-wait share of `pretrain` on the generated stage-1 data (the windows after the
     first, which holds the compilation and the loader's start)."""
-    from blat_core.pairs import RetrievalSet, synthetic_pairs
-    from blat_core.pretrain import PretrainParams, StageSchedule, pretrain
-    from blat_core.text.encoder import Tokenizer
+    from blat_core.data.pairs import RetrievalSet, synthetic_pairs
+    from blat_core.models.text.encoder import Tokenizer
+    from blat_core.train.pretrain import PretrainParams, StageSchedule, pretrain
 
     name = "compiled" if compiled else "eager"
     table = pq.read_table(prepared / "manifest.parquet", columns=["audio_id", "split", "captions"]).to_pydict()
@@ -145,16 +146,16 @@ def pretrain_rate(size: dict, prepared: Path, text_folder: Path, work: Path, dev
                             eval_batch_size=64, stage1=schedule)  # fmt: skip
     os.environ["BLAT_COMPILE"] = "1" if compiled else "0"
     rates = StepRates()
-    logging.getLogger("blat_core.training").addHandler(rates)
+    logging.getLogger("blat_core.train.loop").addHandler(rates)
     try:
         model = build_model(size, text_folder).to(device)
         started = time.perf_counter()
         pretrain(model, Tokenizer(text_folder, 30), synthetic_pairs(prepared, work / "synthetic.parquet"),
                  RetrievalSet.from_split(prepared, "val"), params, "stage1", device, Ranks(),
-                 training.Checkpointer(work / f"scratch_{name}", name), None, size["workers"])  # fmt: skip
+                 checkpointing.Checkpointer(work / f"scratch_{name}", name), None, size["workers"])  # fmt: skip
         wall = time.perf_counter() - started
     finally:
-        logging.getLogger("blat_core.training").removeHandler(rates)
+        logging.getLogger("blat_core.train.loop").removeHandler(rates)
         os.environ.pop("BLAT_COMPILE", None)
     steady = rates.windows[1:] or rates.windows
     return {"pairs_per_s": round(float(np.median([r for r, _ in steady])), 1),
@@ -164,10 +165,10 @@ def pretrain_rate(size: dict, prepared: Path, text_folder: Path, work: Path, dev
 
 def loader_rate(size: dict, prepared: Path, device, batches: int) -> dict:
     """Clips/s of the pre-training loader alone (int16 reads, padding, pinned transfer and conversion)."""
-    from blat_core.pairs import PairClips, caption_pairs
+    from blat_core.data.pairs import PairClips, caption_pairs
 
     pairs = caption_pairs([prepared])
-    plan = [[(int(i), (0, step, k)) for k, i in enumerate(training.epoch_batches(0, step, len(pairs), size["batch"]))]
+    plan = [[(int(i), (0, step, k)) for k, i in enumerate(sampling.epoch_batches(0, step, len(pairs), size["batch"]))]
             for step in range(batches)]  # fmt: skip
     clips = PairClips(pairs, max_samples=int(10.0 * size["rate"]))
     started, count = None, 0
@@ -183,8 +184,8 @@ def loader_rate(size: dict, prepared: Path, device, batches: int) -> dict:
 
 # ---------------------------------------------------------------- 2-4. features, synthesis, captioner
 def features_rate(size: dict, prepared: Path, text_folder: Path, work: Path, device) -> dict:
-    from blat_core.features import FeaturesParams, extract
-    from blat_core.prepared import PreparedDataset
+    from blat_core.data.features import FeaturesParams, extract
+    from blat_core.data.prepared import PreparedDataset
 
     tower = build_model(size, text_folder).audio_encoder.to(device).eval()
     summary = extract(tower, PreparedDataset(prepared), work / "features", FeaturesParams([], 64, 256), device,
@@ -199,10 +200,10 @@ def _frames(count: int, size: dict) -> list[np.ndarray]:
 
 
 def synthesis_rate(size: dict, device) -> dict:
-    from blat_core.captioner.io import LoadedCaptioner
-    from blat_core.captioner.model import Captioner
-    from blat_core.captioner.vocab import Vocabulary
-    from blat_core.synthesis import caption_frames
+    from blat_core.data.synthesis import caption_frames
+    from blat_core.models.captioner.io import LoadedCaptioner
+    from blat_core.models.captioner.model import Captioner
+    from blat_core.models.captioner.vocab import Vocabulary
 
     torch.manual_seed(0)
     vocab = Vocabulary.build([" ".join(WORDS)])
@@ -222,9 +223,9 @@ def synthesis_rate(size: dict, device) -> dict:
 
 
 def captioner_rate(size: dict, device) -> dict:
-    from blat_core.captioner.model import Captioner
-    from blat_core.captioner.train import CaptionData, CaptionerParams, _train_epoch
-    from blat_core.captioner.vocab import Vocabulary
+    from blat_core.models.captioner.model import Captioner
+    from blat_core.models.captioner.vocab import Vocabulary
+    from blat_core.train.captioner import CaptionData, CaptionerParams, _train_epoch
 
     torch.manual_seed(0)
     rng = np.random.default_rng(3)
@@ -237,7 +238,7 @@ def captioner_rate(size: dict, device) -> dict:
                         final_lr=5.0e-7, label_smoothing=0.1, teacher_forcing_start=1.0, teacher_forcing_end=0.7,
                         grad_clip=1.0, average_last=1, beam=3, max_tokens=20)  # fmt: skip
     pairs = [(i, c[0]) for i, c in enumerate(captions)]
-    optimizer = training.adam(model.parameters(), p.lr, p.weight_decay, device)
+    optimizer = loop.adam(model.parameters(), p.lr, p.weight_decay, device)
     steps = len(pairs) // p.batch_size
     _train_epoch(model, optimizer, vocab, data, pairs, 0, 2, steps, 0.7, p, device)  # warm-up
     _sync(device)

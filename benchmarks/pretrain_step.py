@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from blat_core import batching
-from blat_core.biencoder import ContrastiveLoss
-from blat_core.blat_model import build_biencoder
+from blat_core.data import batching
+from blat_core.models.biencoder import ContrastiveLoss
+from blat_core.models.blat_model import build_biencoder
 
 SIZES = {  # audio widths, sample rate, text tower (layers, hidden, heads, FFN), shared space
     "paper": {"channels": [64, 128, 256, 512, 1024, 2048], "sample_rate": 32000, "text": (8, 512, 8, 2048),
@@ -83,7 +83,7 @@ def _time_steps(model, device, batch: int, samples: int, steps: int, optimised: 
 
 
 def _loader_rate(prepared: Path, batch: int, samples: int, workers: int, device, batches: int) -> float:
-    from blat_core.prepared import PreparedDataset
+    from blat_core.data.prepared import PreparedDataset
 
     dataset = PreparedDataset(prepared)
     ids = dataset.ids

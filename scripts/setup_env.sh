@@ -2,7 +2,7 @@
 # Create the project's virtual environment in .venv (if missing) and install exactly requirements.lock
 # (every package, transitive ones included, at the locked version and hash), then the project itself
 # (editable, no dependencies). Re-installs when the lock or pyproject.toml changed; removes packages
-# the lock no longer lists; then checks the result (python -m blat_core.environment). Used by
+# the lock no longer lists; then checks the result (python -m blat_core.app.environment). Used by
 # run_demo.sh and run_tests.sh. Update the lock with scripts/lock.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,7 +50,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     exit 1
   fi
   # Packages an older lock installed and this one does not list.
-  extras=$(.venv/bin/python -m blat_core.environment --extras)
+  extras=$(.venv/bin/python -m blat_core.app.environment --extras)
   if [ -n "$extras" ]; then
     echo "removing packages the lock no longer lists: $(echo $extras)" >&2
     "${pip[@]}" uninstall -q -y $extras >>.venv/pip.log 2>&1
@@ -62,6 +62,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     exit 1
   fi
   # Installed == lock, and torchaudio's compiled extension loads beside this torch (once per install).
-  .venv/bin/python -m blat_core.environment --lock requirements.lock
+  .venv/bin/python -m blat_core.app.environment --lock requirements.lock
   echo "$wanted" >"$stamp"
 fi

@@ -16,18 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
-from blat_core import training
+from blat_core import compute
 from blat_core.atomic import atomic_path, write_json
-from blat_core.caption_metrics import caption_scores
-from blat_core.captioner.io import save_captioner
-from blat_core.captioner.model import Captioner
-from blat_core.captioner.train import CaptionData, CaptionerParams, generate, train_captioner
-from blat_core.captioner.vocab import Vocabulary
-from blat_core.features import FrameFeatures
+from blat_core.data.features import FrameFeatures
+from blat_core.data.prepared import PreparedDataset, multi_hot, read_classes
+from blat_core.eval.caption_metrics import caption_scores
+from blat_core.models.captioner.io import save_captioner
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.params import load_section
-from blat_core.prepared import PreparedDataset
 from blat_core.runtime import run_main, setup_logging
-from blat_core.tagging import multi_hot, read_classes
+from blat_core.train import checkpointing
+from blat_core.train.captioner import CaptionData, CaptionerParams, generate, train_captioner
 
 log = logging.getLogger("captioner")
 CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
@@ -58,9 +58,9 @@ def run_captioner(
     ({"stopped_after_epochs": n} when `stop_after_epochs` cut the run short)."""
     if variant not in ("tags", "notags"):
         raise SystemExit(f"variant must be 'tags' or 'notags', got {variant!r}")
-    device = training.pick_device()
-    training.seed_everything(params.seed)
-    training.deterministic_cpu()
+    device = compute.pick_device()
+    compute.seed_everything(params.seed)
+    compute.deterministic_cpu()
     prepared, frames, classes = PreparedDataset(audiocaps), FrameFeatures(features), read_classes(audioset)
     train, val, test = (load_split(prepared, frames, classes, s) for s in ("train", "val", "test"))
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
@@ -71,12 +71,12 @@ def run_captioner(
         "use_tags": variant == "tags",
     }
     model = Captioner(**config).to(device)
-    fingerprint = training.fingerprint(
+    fingerprint = checkpointing.fingerprint(
         [dataclasses.asdict(params), config],
         [audiocaps / "manifest.parquet", audioset / "classes.csv", features / "index.parquet"],
         CODE,
     )
-    checkpointer = training.Checkpointer(scratch, fingerprint)
+    checkpointer = checkpointing.Checkpointer(scratch, fingerprint)
     state, history = train_captioner(model, vocab, train, val, params, device, checkpointer, curves, stop_after_epochs)
     if state is None:
         return {"stopped_after_epochs": len(history)}

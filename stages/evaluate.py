@@ -1,4 +1,4 @@
-"""Stage `evaluate@<task>`: one evaluation task (see blat_core.evaluation) with its own params
+"""Stage `evaluate@<task>`: one evaluation task (see blat_core.eval.tasks) with its own params
 section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`).
 
 DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
@@ -11,9 +11,9 @@ import argparse
 import logging
 from pathlib import Path
 
-from blat_core import training
+from blat_core import compute
 from blat_core.atomic import write_json
-from blat_core.evaluation import TASKS, check_task, run_task
+from blat_core.eval.tasks import TASKS, check_task, run_task
 from blat_core.params import ParamsError, from_dict, load_params_file
 from blat_core.runtime import run_main, setup_logging
 
@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     task = load_task(args.params, args.task)
     check_task(args.task, task, args.models, args.prepared)
-    training.seed_everything(0)
-    metrics = run_task(args.task, task, args.models, args.prepared, training.pick_device(), args.scratch)
+    compute.seed_everything(0)
+    metrics = run_task(args.task, task, args.models, args.prepared, compute.pick_device(), args.scratch)
     write_json(args.metrics, metrics)
 
 

@@ -11,13 +11,13 @@ import argparse
 import logging
 from pathlib import Path
 
-from blat_core import training
-from blat_core.audio.encoder import load_audio_encoder
-from blat_core.distributed import Ranks
-from blat_core.features import FeaturesParams, extract
+from blat_core import compute
+from blat_core.data.features import FeaturesParams, extract
+from blat_core.data.prepared import PreparedDataset
+from blat_core.models.audio.encoder import load_audio_encoder
 from blat_core.params import ParamsError, load_section
-from blat_core.prepared import PreparedDataset
 from blat_core.runtime import loader_workers, run_main, setup_logging
+from blat_core.train.distributed import Ranks
 
 log = logging.getLogger("features")
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     params = load_section(args.params, "features", FeaturesParams)
     ranks = Ranks.from_env()
-    device = ranks.start(training.pick_device())
+    device = ranks.start(compute.pick_device())
     prepared = PreparedDataset(args.prepared)
     model, _ = load_audio_encoder(args.encoder)
     if model.sample_rate != prepared.sample_rate:

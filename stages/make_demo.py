@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from blat_core.atomic import atomic_path
-from blat_core.demo.corpus import DemoParams, build_corpus
+from blat_core.data.demo.corpus import DemoParams, build_corpus
 from blat_core.params import load_section
 from blat_core.runtime import num_workers, run_main, setup_logging
 

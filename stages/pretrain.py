@@ -1,11 +1,11 @@
-"""Stages `pretrain_stage1`, `pretrain_stage2`, `pretrain_realonly`: contrastive audio–text training.
+"""Stages `pretrain@stage1`, `pretrain@stage2`, `pretrain@realonly`: contrastive audio–text training.
 
 stage1    synthetic captions of AudioSet; audio tower from the tagger, text tower from text_encoder
 stage2    real captions (AudioCaps + Clotho + MACS), starting from stage 1 with a fresh optimizer/schedule
 realonly  stage 2's data and schedule without stage 1 (the baseline for "does synthetic data help")
 
 DVC runs (through the launcher, $BLAT_NPROC processes):
-  python -m blat_core.launch stages/pretrain.py stage1 --tagger data/models/tagger
+  python -m blat_core.app.launch stages/pretrain.py stage1 --tagger data/models/tagger
       --audioset data/prepared/audioset --synthetic data/synthetic/captions.parquet
       --val data/prepared/audiocaps --out data/models/blat_stage1 --metrics metrics/pretrain_stage1.json
       --curves metrics/pretrain_stage1_live --scratch scratch/pretrain_stage1
@@ -19,16 +19,17 @@ import argparse
 import logging
 from pathlib import Path
 
-from blat_core import training
+from blat_core import compute
 from blat_core.atomic import atomic_path, write_json
-from blat_core.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
-from blat_core.checkpoints import read_sidecar
-from blat_core.distributed import Ranks
-from blat_core.pairs import RetrievalSet, caption_pairs, synthetic_pairs
+from blat_core.data.pairs import RetrievalSet, caption_pairs, synthetic_pairs
+from blat_core.models.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
+from blat_core.models.checkpoints import read_sidecar
+from blat_core.models.text.encoder import TextEncoderParams, Tokenizer
 from blat_core.params import ParamsError, load_section
-from blat_core.pretrain import PretrainParams, pretrain
 from blat_core.runtime import loader_workers, run_main, setup_logging
-from blat_core.text.encoder import TextEncoderParams, Tokenizer
+from blat_core.train import checkpointing
+from blat_core.train.distributed import Ranks
+from blat_core.train.pretrain import PretrainParams, pretrain
 
 log = logging.getLogger("pretrain")
 CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
@@ -38,9 +39,9 @@ VAL_SPLIT = "val"  # AudioCaps val: the held-out split for model selection
 def run_pretrain(args: argparse.Namespace, params: PretrainParams, text: TextEncoderParams | None, ranks: Ranks,
                  stop_after: int | None = None) -> dict | None:  # fmt: skip
     """Build or load the model, train, export on rank 0; returns the metrics (None when stopped early)."""
-    device = ranks.start(training.pick_device())
-    training.seed_everything(params.seed)
-    training.deterministic_cpu()
+    device = ranks.start(compute.pick_device())
+    compute.seed_everything(params.seed)
+    compute.deterministic_cpu()
     if args.stage == "stage2":
         model, tokenizer, _ = load_blat(args.init)
         config = dict(read_sidecar(args.init / "blat", kind="biencoder")[0])
@@ -71,10 +72,10 @@ def run_pretrain(args: argparse.Namespace, params: PretrainParams, text: TextEnc
         )
     val = RetrievalSet.from_split(args.val, VAL_SPLIT)
     model.to(device)
-    fingerprint = training.fingerprint([args.stage, params.for_stage(args.stage), config], inputs, CODE)
+    fingerprint = checkpointing.fingerprint([args.stage, params.for_stage(args.stage), config], inputs, CODE)
     best, summary = pretrain(
         model, tokenizer, pairs, val, params, args.stage, device, ranks,
-        training.Checkpointer(args.scratch, fingerprint), args.curves, loader_workers(), stop_after,
+        checkpointing.Checkpointer(args.scratch, fingerprint), args.curves, loader_workers(), stop_after,
     )  # fmt: skip
     if best is None or not ranks.is_main:
         return None

@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
+from blat_core.eval.report import claims, render
 from blat_core.params import load_params_file
-from blat_core.report import claims, render
 from blat_core.runtime import run_main, setup_logging
 
 log = logging.getLogger("report")

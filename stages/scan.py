@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
+from blat_core.data.prepare import PrepareParams
+from blat_core.data.readers import YOUTUBE_DATASETS
+from blat_core.data.sources import audio_listing, metadata_fingerprint
 from blat_core.params import load_section
-from blat_core.prepare import PrepareParams
-from blat_core.readers import YOUTUBE_DATASETS
 from blat_core.runtime import run_main, setup_logging
-from blat_core.sources import audio_listing, metadata_fingerprint
 
 log = logging.getLogger("scan")
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from blat_core import training
+from blat_core import compute
 from blat_core.atomic import write_json
-from blat_core.captioner.io import load_captioner
-from blat_core.distributed import Ranks
-from blat_core.features import FrameFeatures
+from blat_core.data.features import FrameFeatures
+from blat_core.data.prepared import PreparedDataset
+from blat_core.data.synthesis import SynthesizeParams, select_clips, synthesize
+from blat_core.models.captioner.io import load_captioner
 from blat_core.params import load_section
-from blat_core.prepared import PreparedDataset
 from blat_core.runtime import run_main, setup_logging
-from blat_core.synthesis import SynthesizeParams, select_clips, synthesize
+from blat_core.train.distributed import Ranks
 
 log = logging.getLogger("synthesize")
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_logging()
     params = load_section(args.params, "synthesize", SynthesizeParams)
     ranks = Ranks.from_env()
-    device = ranks.start(training.pick_device())
+    device = ranks.start(compute.pick_device())
     metrics = run_synthesize(
         params, args.audioset, args.audiocaps, args.features, args.captioner, args.out, args.scratch, ranks, device
     )

@@ -13,11 +13,11 @@ import logging
 from pathlib import Path
 
 from blat_core.atomic import write_json
-from blat_core.caption_metrics import human_scores
-from blat_core.captioner.train import CaptionerParams
+from blat_core.data.prepared import PreparedDataset
+from blat_core.eval.caption_metrics import human_scores
 from blat_core.params import load_section
-from blat_core.prepared import PreparedDataset
 from blat_core.runtime import run_main, setup_logging
+from blat_core.train.captioner import CaptionerParams
 
 log = logging.getLogger("table3")
 COLUMNS = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense")

@@ -15,8 +15,8 @@ import yaml
 from blat_core.params import from_dict
 
 if TYPE_CHECKING:
-    from blat_core.demo.corpus import DemoParams
-    from blat_core.prepare import PrepareParams
+    from blat_core.data.demo.corpus import DemoParams
+    from blat_core.data.prepare import PrepareParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,7 @@ def relocated(params: dict, corpus: Path) -> dict:
 
 def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
     """The project's prepare params with every dataset root moved into `corpus`."""
-    from blat_core.prepare import PrepareParams
+    from blat_core.data.prepare import PrepareParams
 
     section = relocated(project_params(), corpus)["prepare"]
     section.update(overrides)
@@ -67,7 +67,7 @@ def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
 
 
 def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
-    from blat_core.readers import YOUTUBE_DATASETS
+    from blat_core.data.readers import YOUTUBE_DATASETS
 
     if name not in YOUTUBE_DATASETS:
         return {}
@@ -76,14 +76,14 @@ def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_demo_params() -> DemoParams:
-    from blat_core.demo.corpus import DemoParams
+    from blat_core.data.demo.corpus import DemoParams
 
     return from_dict(DemoParams, tiny_params()["demo"], "demo")
 
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, tiny_demo_params) -> Path:
-    from blat_core.demo.corpus import build_corpus
+    from blat_core.data.demo.corpus import build_corpus
 
     root = tmp_path_factory.mktemp("corpus") / "demo"
     build_corpus(tiny_demo_params, root, workers=2)
@@ -93,7 +93,7 @@ def tiny_corpus(tmp_path_factory, tiny_demo_params) -> Path:
 @pytest.fixture(scope="session")
 def prepared(tmp_path_factory, tiny_corpus) -> dict[str, tuple[Path, dict]]:
     """Every dataset of the tiny corpus prepared: name -> (folder, metrics)."""
-    from blat_core.prepare import prepare_dataset
+    from blat_core.data.prepare import prepare_dataset
 
     params = prepare_params_for(tiny_corpus)
     out = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blat_core.caption_metrics import LocalModels, caption_scores, ptb_tokenize
+from blat_core.eval.caption_metrics import LocalModels, caption_scores, ptb_tokenize
 
 REFERENCES = {
     "a": [

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from blat_core import training
-from blat_core.captioner.beam_search import beam_search, beam_search_one
-from blat_core.captioner.model import Captioner
-from blat_core.captioner.train import CaptionData, CaptionerParams, lr_multiplier, train_captioner
-from blat_core.captioner.vocab import Vocabulary, tokenize
+from blat_core.models.captioner.beam_search import beam_search, beam_search_one
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.captioner.vocab import Vocabulary, tokenize
+from blat_core.train import checkpointing
+from blat_core.train.captioner import CaptionData, CaptionerParams, lr_multiplier, train_captioner
 
 
 def test_tokenize_and_vocabulary_round_trip(tmp_path):
@@ -95,7 +95,7 @@ def _train(tmp_path, name: str, stop_after_epochs=None):
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
     torch.manual_seed(0)
     model = Captioner(16, len(vocab), 7, True, hidden=16, d_model=16, heads=2, ffn=32)
-    checkpointer = training.Checkpointer(tmp_path / "scratch", "fingerprint")
+    checkpointer = checkpointing.Checkpointer(tmp_path / "scratch", "fingerprint")
     return train_captioner(model, vocab, train, val, params, torch.device("cpu"), checkpointer,
                            tmp_path / name, stop_after_epochs)  # fmt: skip
 

@@ -12,15 +12,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from blat_core import cli
-from blat_core.audio.encoder import build_audio_encoder
-from blat_core.blat_model import load_blat, save_blat
-from blat_core.captioner.io import save_captioner
-from blat_core.captioner.model import Captioner
-from blat_core.captioner.vocab import Vocabulary
-from blat_core.checkpoints import save_model
-from blat_core.embed import embed_captions
-from blat_core.text.encoder import Tokenizer
+from blat_core.app import cli
+from blat_core.models.audio.encoder import build_audio_encoder
+from blat_core.models.blat_model import load_blat, save_blat
+from blat_core.models.captioner.io import save_captioner
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.captioner.vocab import Vocabulary
+from blat_core.models.checkpoints import save_model
+from blat_core.models.embed import embed_captions
+from blat_core.models.text.encoder import Tokenizer
 from tests.conftest import ROOT
 from tests.helpers.tiny_biencoder import AUDIO, make_text_folder, tiny_biencoder, tiny_config
 
@@ -146,14 +146,14 @@ def test_doctor_checks_this_project(capsys):
 
 def test_every_command_has_help():
     for command in ("embed", "search", "classify", "caption", "import-blat", "doctor"):
-        result = subprocess.run([sys.executable, "-m", "blat_core.cli", command, "--help"], capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "blat_core.app.cli", command, "--help"], capture_output=True,
                                 text=True, check=False)  # fmt: skip
         assert result.returncode == 0 and "usage: blat" in result.stdout, command
 
 
 def test_library_embedding_of_files_matches_the_index(models, audio_dir, tmp_path):
     """The README's three lines (load_blat, embed_files, embed_captions) give the CLI's embeddings."""
-    from blat_core.inference import embed_files
+    from blat_core.models.inference import embed_files
 
     run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "i.parquet")
     paths, index, _ = cli.read_index(tmp_path / "i.parquet")
@@ -196,7 +196,7 @@ def test_a_folder_streams_through_in_chunks_with_the_same_result(models, audio_d
 
 def _other_model(models, embed_dim: int, seed: int):
     """A second tiny BLAT model folder beside `models` (another seed and, optionally, another width)."""
-    from blat_core.blat_model import build_biencoder
+    from blat_core.models.blat_model import build_biencoder
 
     folder = models / f"other_{embed_dim}_{seed}"
     if not folder.is_dir():

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from blat_core.audio.cnn14 import Cnn14
-from blat_core.audio.frontend import FrontEndConfig, LogMel
-from blat_core.registry import AUDIO_ENCODERS
+from blat_core.models.audio.cnn14 import Cnn14
+from blat_core.models.audio.frontend import FrontEndConfig, LogMel
+from blat_core.models.registry import AUDIO_ENCODERS
 
 DEMO_CHANNELS = (8, 16, 32, 64, 128, 256)
 

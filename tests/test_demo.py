@@ -18,10 +18,10 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from blat_core.demo import labels
-from blat_core.demo.corpus import build_corpus, plan_corpus
-from blat_core.demo.mixing import mix
-from blat_core.demo.sounds import EVENTS, EVENTS_BY_KEY, UNCAPTIONED
+from blat_core.data.demo import labels
+from blat_core.data.demo.corpus import build_corpus, plan_corpus
+from blat_core.data.demo.mixing import mix
+from blat_core.data.demo.sounds import EVENTS, EVENTS_BY_KEY, UNCAPTIONED
 
 
 def _tree_digest(root: Path) -> dict[str, str]:
@@ -54,7 +54,7 @@ def test_events_vary_between_draws():
 
 
 def _plan(key: str):
-    from blat_core.demo.mixing import ClipPlan
+    from blat_core.data.demo.mixing import ClipPlan
 
     return ClipPlan("x.wav", 0, 16000, 2.0, (key,), (10.0, 20.0), (-50.0, -40.0))
 

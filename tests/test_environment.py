@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from blat_core import environment
+from blat_core.app import environment
 from tests.conftest import ROOT
 
 LOCK = ROOT / "requirements.lock"
@@ -80,7 +80,7 @@ def test_doctor_names_both_versions_when_torchaudio_cannot_load(tmp_path):
         "raise OSError('libtorchaudio.so: undefined symbol: torch_exception_get_what_without_backtrace')\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path / "shadow"), str(ROOT)])}
-    result = subprocess.run([sys.executable, "-m", "blat_core.cli", "doctor", "--project", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "blat_core.app.cli", "doctor", "--project", str(tmp_path)],
                             capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
     line = next(line for line in result.stdout.splitlines() if "torchaudio" in line)
     torch_version = environment.installed_version("torch")
@@ -91,11 +91,11 @@ def test_doctor_names_both_versions_when_torchaudio_cannot_load(tmp_path):
 
 
 def test_the_setup_check_fails_on_a_broken_torchaudio(tmp_path):
-    """`python -m blat_core.environment` (what the setup runs once per install) exits 1 naming the versions."""
+    """`python -m blat_core.app.environment` (what the setup runs once per install) exits 1 naming the versions."""
     fake = tmp_path / "torchaudio"
     fake.mkdir()
     (fake / "__init__.py").write_text("raise ImportError('undefined symbol: x')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    result = subprocess.run([sys.executable, "-m", "blat_core.environment", "--lock", str(LOCK)],
+    result = subprocess.run([sys.executable, "-m", "blat_core.app.environment", "--lock", str(LOCK)],
                             capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1 and "does not work with torch" in result.stderr, result.stderr

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, average_precision_score
 
-from blat_core import classification
-from blat_core.classification import LabelledClips
+from blat_core.eval import classification
+from blat_core.eval.classification import LabelledClips
+from blat_core.eval.report import NOT_RUN, claims, render
 from blat_core.params import ParamsError
-from blat_core.report import NOT_RUN, claims, render
 from stages.evaluate import load_task
 
 
@@ -29,7 +29,7 @@ def test_accuracy_and_map_match_scikit_learn():
     targets[0] = 0
     scores = rng.random((50, 6))
     expected = np.mean([average_precision_score(targets[:, c], scores[:, c]) for c in range(6) if targets[:, c].any()])
-    assert classification.mean_average_precision(targets, scores) == pytest.approx(expected)
+    assert classification.mean_average_precision(targets, scores)[0] == pytest.approx(expected)
     single = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 50)]
     assert classification.accuracy(single, scores) == pytest.approx(accuracy_score(single.argmax(1), scores.argmax(1)))
 

@@ -13,11 +13,11 @@ import pytest
 import torch
 import yaml
 
-from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
-from blat_core.checkpoints import save_model
-from blat_core.distributed import Ranks
-from blat_core.features import FeaturesParams, FrameFeatures, extract
-from blat_core.prepared import PreparedDataset
+from blat_core.data.features import FeaturesParams, FrameFeatures, extract
+from blat_core.data.prepared import PreparedDataset
+from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
+from blat_core.models.checkpoints import save_model
+from blat_core.train.distributed import Ranks
 from tests.conftest import ROOT, project_params
 
 ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
@@ -87,7 +87,7 @@ def test_two_ranks_equal_one(prepared, encoder_folder, tmp_path):
 def test_captioning_transfer_frames_equal_the_features_stage(prepared, encoder_folder, tmp_path):
     """Table 4 extracts frames in memory; they must be the `features` stage's frames exactly (only the
     tower may differ between the rows it compares)."""
-    from blat_core.captioning_transfer import frame_arrays
+    from blat_core.eval.captioning import frame_arrays
 
     dataset = PreparedDataset(prepared["clotho"][0])
     model, _ = load_audio_encoder(encoder_folder)

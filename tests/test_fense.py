@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from blat_core.caption_metrics import LocalModels, caption_scores
-from blat_core.fense import ErrorDetector, Fense
-from blat_core.text.encoder import resolve_folder
+from blat_core.eval.caption_metrics import LocalModels, caption_scores
+from blat_core.eval.fense import ErrorDetector, Fense
+from blat_core.models.text.encoder import resolve_folder
 from tests.helpers.tiny_biencoder import make_text_folder
 
 REFERENCES = {"a": ["a dog barks", "a dog is barking loudly"], "b": ["rain falls on a roof", "heavy rain"]}

@@ -15,12 +15,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from blat_core import batching, training
-from blat_core.biencoder import ContrastiveLoss
-from blat_core.captioner.model import Captioner
-from blat_core.prepared import PreparedDataset
-from blat_core.shards import ShardWriter
-from blat_core.text.encoder import Tokenizer
+from blat_core import compute
+from blat_core.data import batching
+from blat_core.data.prepared import PreparedDataset
+from blat_core.data.shards import ShardWriter
+from blat_core.models.biencoder import ContrastiveLoss
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.text.encoder import Tokenizer
+from blat_core.train import loop
 from tests.helpers.tiny_biencoder import tiny_biencoder
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
@@ -106,7 +108,7 @@ def _assert_bf16_agrees(model, text_folder, device, at_least):
 
 def _step_parts(model, text_folder, device, prepared_folder):
     """One contrastive step through `pretrain.contrastive_step` on 4 prepared clips, fused Adam on CUDA."""
-    from blat_core.pretrain import StepParts
+    from blat_core.train.pretrain import StepParts
 
     dataset = PreparedDataset(prepared_folder)
     ids = dataset.ids[:4]
@@ -118,7 +120,7 @@ def _step_parts(model, text_folder, device, prepared_folder):
         def caption(self, index):
             return CAPTIONS[index]
 
-    optimizer = training.adam(model.parameters(), 1.0e-3, 0.0, device)
+    optimizer = loop.adam(model.parameters(), 1.0e-3, 0.0, device)
     tokenizer = Tokenizer(text_folder, 30)
     parts = StepParts(forward=model, loss=ContrastiveLoss(), optimizer=optimizer, tokenizer=tokenizer,
                       pairs=FourCaptions(), device=device)  # fmt: skip
@@ -152,7 +154,7 @@ def test_contrastive_step_runs_and_moves_the_weights_on_cpu(model, text_folder, 
 
 
 def pretrain_step(parts, batch):
-    from blat_core.pretrain import contrastive_step
+    from blat_core.train.pretrain import contrastive_step
 
     return contrastive_step(parts, batch)
 
@@ -162,13 +164,13 @@ def _captioner_step(device):
     torch.manual_seed(0)
     model = Captioner(feature_dim=64, vocab_size=50, num_tags=5, use_tags=True).to(device).train()
     before = copy.deepcopy(model.state_dict())
-    optimizer = training.adam(model.parameters(), 5.0e-4, 1.0e-6, device)
+    optimizer = loop.adam(model.parameters(), 5.0e-4, 1.0e-6, device)
     frames = torch.randn(3, 20, 64, device=device)
     lengths = torch.tensor([20, 12, 7], device=device)
     tags = torch.zeros(3, 5, device=device)
     tags[0, 1] = tags[1, 2] = 1.0  # the third clip has no tags: the mean must not divide by zero
     tokens = torch.randint(4, 50, (3, 9), device=device)
-    with training.autocast(device):
+    with compute.autocast(device):
         logits = model(frames, lengths, tags, tokens[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, 50).float(), tokens[:, 1:].reshape(-1), label_smoothing=0.1)
     optimizer.zero_grad(set_to_none=True)
@@ -195,7 +197,7 @@ def test_int16_transfer_converts_after_the_copy_on_cpu():
 @pytest.mark.gpu
 @needs_cuda
 def test_bf16_embeddings_agree_with_fp32_on_gpu(model, text_folder):
-    """On the GPU path (training.autocast: bf16), embeddings of a fixed batch agree with fp32: cosine ≥ 0.999."""
+    """On the GPU path (compute.autocast: bf16), embeddings of a fixed batch agree with fp32: cosine ≥ 0.999."""
     _assert_bf16_agrees(model, text_folder, torch.device("cuda"), 0.999)
 
 
@@ -207,7 +209,7 @@ def test_compiled_matches_eager_on_gpu(model, text_folder):
     cuda = torch.device("cuda")
     tower = copy.deepcopy(model.audio_encoder).to(cuda).eval()
     wave, lengths = batching.to_device_float(waves, cuda), lengths.to(cuda)
-    compiled = training.maybe_compile(tower, cuda) if training.compile_enabled(cuda) else torch.compile(tower)
+    compiled = compute.maybe_compile(tower, cuda) if compute.compile_enabled(cuda) else torch.compile(tower)
     with torch.no_grad():
         torch.testing.assert_close(compiled.forward_embedding(wave, lengths), tower.forward_embedding(wave, lengths),
                                    rtol=1e-3, atol=1e-3)  # fmt: skip

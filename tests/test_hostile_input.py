@@ -22,12 +22,13 @@ import soundfile as sf
 import torch
 import yaml
 
-from blat_core import prepare as prepare_module
-from blat_core import readers, training
+from blat_core.data import prepare as prepare_module
+from blat_core.data import readers
+from blat_core.data.prepare import load_clip, prepare_dataset
+from blat_core.data.sources import audio_listing, inside_root
 from blat_core.params import ParamsError, from_dict
-from blat_core.prepare import load_clip, prepare_dataset
-from blat_core.pretrain import PretrainParams
-from blat_core.sources import audio_listing, inside_root
+from blat_core.train import checkpointing
+from blat_core.train.pretrain import PretrainParams
 from tests.conftest import ROOT, joins_for, prepare_params_for, project_params, relocated
 
 
@@ -138,24 +139,24 @@ def test_a_planted_checkpoint_never_runs_code(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     torch.save({"fingerprint": "fp", "step": 3, "evil": _Planted(marker)}, scratch / "checkpoint.pt")
-    assert training.Checkpointer(scratch, "fp").load() is None and not marker.exists()
+    assert checkpointing.Checkpointer(scratch, "fp").load() is None and not marker.exists()
 
     model, optimizer = _model_and_optimizer()
-    checkpointer = training.Checkpointer(scratch, "fp")
+    checkpointer = checkpointing.Checkpointer(scratch, "fp")
     checkpointer.save(3, model, optimizer, {"best": (0.5, model.state_dict()), "history": [0.1, float("-inf")]})
-    loaded = training.Checkpointer(scratch, "fp").load()
+    loaded = checkpointing.Checkpointer(scratch, "fp").load()
     assert loaded["step"] == 3 and loaded["extra"]["history"] == [0.1, float("-inf")]
     torch.testing.assert_close(loaded["extra"]["best"][1]["weight"], model.weight)
 
     torch.save({"model": _Planted(marker)}, checkpointer.path / "tensors.pt")
-    assert training.Checkpointer(scratch, "fp").load() is None and not marker.exists()
+    assert checkpointing.Checkpointer(scratch, "fp").load() is None and not marker.exists()
 
 
 def test_fingerprint_is_checked_before_any_unpickling(tmp_path, monkeypatch):
     model, optimizer = _model_and_optimizer()
-    training.Checkpointer(tmp_path, "mine").save(1, model, optimizer, {})
+    checkpointing.Checkpointer(tmp_path, "mine").save(1, model, optimizer, {})
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load ran before the fingerprint check"))
-    assert training.Checkpointer(tmp_path, "another configuration").load() is None
+    assert checkpointing.Checkpointer(tmp_path, "another configuration").load() is None
 
 
 def test_resume_restores_every_rng_exactly(tmp_path):
@@ -164,10 +165,10 @@ def test_resume_restores_every_rng_exactly(tmp_path):
 
     model, optimizer = _model_and_optimizer()
     random.seed(1), np.random.seed(2), torch.manual_seed(3)
-    checkpointer = training.Checkpointer(tmp_path, "fp")
+    checkpointer = checkpointing.Checkpointer(tmp_path, "fp")
     checkpointer.save(5, model, optimizer, {})
     expected = (random.random(), np.random.rand(), torch.rand(1).item())
-    assert training.resume(checkpointer, model, optimizer, 10)[0] == 5
+    assert checkpointing.resume(checkpointer, model, optimizer, 10)[0] == 5
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
 
 

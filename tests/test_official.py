@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from blat_core.audio.panns import panns_key
-from blat_core.blat_model import load_blat
-from blat_core.checkpoints import CheckpointError
-from blat_core.official import import_official_blat
+from blat_core.models.audio.panns import panns_key
+from blat_core.models.blat_model import load_blat
+from blat_core.models.checkpoints import CheckpointError
+from blat_core.models.official import import_official_blat
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder
 
 
@@ -92,7 +92,7 @@ def test_the_file_must_be_the_authors_format(tmp_path, source):
 
 def test_evaluation_scores_an_imported_model_given_by_path(source, tmp_path, prepared):
     """A task's models entry with a slash is a folder path: the imported model is scored as it is."""
-    from blat_core.evaluation import ZeroShotTask, zeroshot
+    from blat_core.eval.tasks import ZeroShotTask, zeroshot
 
     _, state, folder = source
     import_official_blat(_save(state, tmp_path / "blat_cnn14_bertm.pth"), folder, tmp_path / "imported" / "official")
@@ -104,7 +104,7 @@ def test_evaluation_scores_an_imported_model_given_by_path(source, tmp_path, pre
 
 
 def test_model_entries_name_folders_and_scratch_folders_stay_flat(tmp_path):
-    from blat_core.towers import model_folder, scratch_name
+    from blat_core.models.towers import model_folder, scratch_name
 
     assert model_folder(tmp_path, "blat_stage2") == tmp_path / "blat_stage2"
     assert model_folder(tmp_path, "data/imported/blat_official") == Path("data/imported/blat_official")

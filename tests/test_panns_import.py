@@ -7,9 +7,9 @@ import logging
 import pytest
 import torch
 
-from blat_core.audio.cnn14 import Cnn14
-from blat_core.audio.panns import import_panns, panns_key
-from blat_core.checkpoints import CheckpointError
+from blat_core.models.audio.cnn14 import Cnn14
+from blat_core.models.audio.panns import import_panns, panns_key
+from blat_core.models.checkpoints import CheckpointError
 
 FRONT_END = {
     "spectrogram_extractor.stft.conv_real.weight": (513, 1, 1024),
@@ -48,7 +48,7 @@ def test_official_names_and_shapes_import(tmp_path, caplog):
     path = tmp_path / "Cnn14_mAP=0.431.pth"
     torch.save({"model": official, "iteration": 0}, path)
     model = Cnn14(32000, num_classes=527)
-    with caplog.at_level(logging.INFO, logger="blat_core.audio.panns"):
+    with caplog.at_level(logging.INFO, logger="blat_core.models.audio.panns"):
         dropped = import_panns(path, model)
     assert dropped == sorted(FRONT_END)
     assert "3 dropped" in caplog.text and "logmel_extractor.melW" in caplog.text

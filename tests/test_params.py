@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from blat_core.demo.corpus import DemoParams
+from blat_core.data.demo.corpus import DemoParams
+from blat_core.data.prepare import PrepareParams
 from blat_core.params import ParamsError, from_dict, load_section
-from blat_core.prepare import PrepareParams
 from tests.conftest import ROOT, project_params
 
 
@@ -82,7 +82,7 @@ def _key_tree(data, depth: int = 0):
 
 @pytest.mark.parametrize("profile", ["params.yaml", "params.paper.yaml"])
 def test_every_profile_loads_strictly_in_every_section(profile, capsys):
-    from blat_core.doctor import Report, load_sections
+    from blat_core.app.doctor import Report, load_sections
 
     report = Report()
     loaded = load_sections(ROOT / profile, report)

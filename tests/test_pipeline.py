@@ -71,7 +71,7 @@ def test_repro_then_noop_then_one_dataset(project):
     datasets = tiny_params()["prepare"]["datasets"]
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
     captioners = {"captioner@tags", "captioner@notags", "table3", "synthesize"}
-    pretraining = {"pretrain_stage1", "pretrain_stage2", "pretrain_realonly"}
+    pretraining = {"pretrain@stage1", "pretrain@stage2", "pretrain@realonly"}
     evaluation = {f"evaluate@{task}" for task in tiny_params()["evaluate"]["tasks"]} | {"report"}
     prepares = {f"prepare@{name}" for name in datasets}
     expected = {"make_demo", "scan", "tagger"} | prepares | features | captioners | pretraining | evaluation

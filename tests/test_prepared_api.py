@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from blat_core.prepared import PreparedDataset, WaveformDataset
+from blat_core.data.prepared import PreparedDataset, WaveformDataset
 
 
 def test_random_access_matches_shards(prepared):
@@ -50,7 +50,7 @@ def test_multi_worker_dataloader(prepared):
 
 def test_small_shard_limit_gives_bounded_shards(tmp_path, tiny_corpus):
     """With a 1 MB limit, no shard holds more than 1 MB unless a single clip is larger."""
-    from blat_core.prepare import prepare_dataset
+    from blat_core.data.prepare import prepare_dataset
     from tests.conftest import prepare_params_for
 
     params = prepare_params_for(tiny_corpus, shard_size_mb=1)

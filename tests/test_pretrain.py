@@ -12,16 +12,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from blat_core import training
-from blat_core.biencoder import ContrastiveLoss
-from blat_core.blat_model import load_blat, save_blat
-from blat_core.checkpoints import CheckpointError
-from blat_core.distributed import Ranks
-from blat_core.embed import embed_captions, embed_clips
-from blat_core.pairs import RetrievalSet, caption_pairs
-from blat_core.prepared import PreparedDataset
-from blat_core.pretrain import PretrainParams, StageSchedule, pretrain
-from blat_core.text.encoder import Tokenizer
+from blat_core import compute
+from blat_core.data.pairs import RetrievalSet, caption_pairs
+from blat_core.data.prepared import PreparedDataset
+from blat_core.models.biencoder import ContrastiveLoss
+from blat_core.models.blat_model import load_blat, save_blat
+from blat_core.models.checkpoints import CheckpointError
+from blat_core.models.embed import embed_captions, embed_clips
+from blat_core.models.text.encoder import Tokenizer
+from blat_core.train import checkpointing
+from blat_core.train.distributed import Ranks
+from blat_core.train.pretrain import PretrainParams, StageSchedule, pretrain
 from tests.conftest import ROOT
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder, tiny_config
 
@@ -50,7 +51,7 @@ def test_loss_is_symmetric_and_is_the_mean_of_both_cross_entropies():
 
 def test_logit_scale_starts_at_ln_1_over_0_07_and_respects_the_cap(text_folder):
     """exp(logit_scale) starts at 1/0.07; with a cap the scale never exceeds exp(cap)."""
-    from blat_core.blat_model import build_biencoder
+    from blat_core.models.blat_model import build_biencoder
 
     model = tiny_biencoder(text_folder)
     assert model.scale().item() == pytest.approx(1 / 0.07, rel=1e-4)
@@ -94,11 +95,11 @@ def _params() -> PretrainParams:
 
 
 def _pretrain(text_folder, prepared, scratch, curves, stop_after=None):
-    training.seed_everything(0)
+    compute.seed_everything(0)
     model = tiny_biencoder(text_folder)
     pairs = caption_pairs([prepared["audiocaps"][0], prepared["clotho"][0]])
     val = RetrievalSet.from_split(prepared["audiocaps"][0], "val")
-    checkpointer = training.Checkpointer(scratch, "fingerprint")
+    checkpointer = checkpointing.Checkpointer(scratch, "fingerprint")
     tokenizer = Tokenizer(text_folder, 30)
     params = _params()
     return pretrain(model, tokenizer, pairs, val, params, "stage2", CPU, Ranks(), checkpointer, curves, 0, stop_after)
@@ -125,7 +126,7 @@ def test_two_processes_make_the_single_process_update(text_folder, tmp_path):
     for processes in (1, 2):
         env = {**os.environ, "BLAT_NPROC": str(processes), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
         out = tmp_path / f"step{processes}.pt"
-        command = [sys.executable, "-m", "blat_core.launch", str(ROOT / "tests/helpers/ddp_step.py"), str(out)]
+        command = [sys.executable, "-m", "blat_core.app.launch", str(ROOT / "tests/helpers/ddp_step.py"), str(out)]
         done = subprocess.run([*command, str(text_folder)], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         results[processes] = torch.load(out, weights_only=True)

@@ -45,7 +45,15 @@ def code_of(script: Path) -> set[Path]:
                 module = _module_file(".".join(parts[:end]))
                 if module is not None:
                     todo.append(module)
-    return {p.relative_to(ROOT) for p in seen if p.name != "__init__.py" or p.parent.name != "blat_core"}
+    return {p.relative_to(ROOT) for p in seen if not _runs_nothing(p)}
+
+
+def _runs_nothing(path: Path) -> bool:
+    """A package __init__ that holds at most a docstring: nothing in it can change what a stage does."""
+    body = ast.parse(path.read_text()).body
+    return path.name == "__init__.py" and all(
+        isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body
+    )
 
 
 def _stages() -> dict[str, dict]:
@@ -55,7 +63,7 @@ def _stages() -> dict[str, dict]:
 
 def _script(cmd: str) -> Path:
     words = cmd.split()
-    if words[:3] == ["python", "-m", "blat_core.launch"]:
+    if words[:3] == ["python", "-m", "blat_core.app.launch"]:
         return ROOT / words[3]
     assert words[0] == "python", cmd
     return ROOT / words[1]
@@ -65,8 +73,8 @@ def test_every_stage_declares_the_code_it_imports():
     missing = {}
     for name, stage in _stages().items():
         script = _script(stage["cmd"])
-        if words_launch := stage["cmd"].startswith("python -m blat_core.launch"):
-            code = code_of(script) | code_of(ROOT / "blat_core" / "launch.py")
+        if words_launch := stage["cmd"].startswith("python -m blat_core.app.launch"):
+            code = code_of(script) | code_of(ROOT / "blat_core" / "app" / "launch.py")
         else:
             code = code_of(script)
         assert words_launch or script.relative_to(ROOT) in {Path(d) for d in stage["deps"]}, name

@@ -12,16 +12,15 @@ import pytest
 import torch
 import yaml
 
-from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder
-from blat_core.captioner.io import load_captioner, save_captioner
-from blat_core.captioner.model import Captioner
-from blat_core.captioner.vocab import Vocabulary
-from blat_core.distributed import Ranks
-from blat_core.features import FeaturesParams, FrameFeatures, extract
-from blat_core.prepared import PreparedDataset
-from blat_core.readers import EVAL_SPLITS
-from blat_core.synthesis import REASONS, SynthesizeParams, select_clips, synthesize
-from blat_core.tagging import read_classes
+from blat_core.data.features import FeaturesParams, FrameFeatures, extract
+from blat_core.data.prepared import PreparedDataset, read_classes
+from blat_core.data.readers import EVAL_SPLITS
+from blat_core.data.synthesis import REASONS, SynthesizeParams, select_clips, synthesize
+from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
+from blat_core.models.captioner.io import load_captioner, save_captioner
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.captioner.vocab import Vocabulary
+from blat_core.train.distributed import Ranks
 from tests.conftest import ROOT, project_params
 from tests.test_features import _free_port
 

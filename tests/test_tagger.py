@@ -17,11 +17,12 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from blat_core import training
-from blat_core.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
-from blat_core.audio.panns import panns_key
-from blat_core.tagging import TaggerParams, read_classes
-from stages.tagger import run_tagger
+from blat_core.data.prepared import read_classes
+from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
+from blat_core.models.audio.panns import panns_key
+from blat_core.train import sampling
+from blat_core.train.tagger import TaggerParams, run_tagger
+from stages.tagger import CODE
 from tests.conftest import ROOT, project_params
 
 ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
@@ -50,6 +51,7 @@ def _run(prepared, tmp_path: Path, name: str, tagger=TINY, stop_after=None, scra
         tmp_path / name / "live",
         scratch or tmp_path / name / "scratch",
         workers=0,
+        code=CODE,
         stop_after=stop_after,
     )
 
@@ -155,7 +157,7 @@ def test_mixup_and_balanced_sampling_run(prepared, tmp_path):
     """The non-default training options work: balanced batches hold only clips of a class, mixup trains."""
     members = [np.array([0, 1, 2]), np.array([]), np.array([7])]
     for step in range(5):
-        batch = training.balanced_batches(0, step, members, 6)
+        batch = sampling.balanced_batches(0, step, members, 6)
         assert set(batch.tolist()) <= {0, 1, 2, 7}
     tagger = dataclasses.replace(TINY, steps=4, balanced_sampling=True, mixup_alpha=0.5)
     assert _run(prepared, tmp_path, "options", tagger=tagger)["tagger"]["source"] == "trained"

@@ -1,4 +1,4 @@
-"""One contrastive step on a fixed global batch of 8, run by 1 or N processes (python -m blat_core.launch).
+"""One contrastive step on a fixed global batch of 8, run by 1 or N processes (python -m blat_core.app.launch).
 
 Rank 0 writes {"loss", "weights"} after the step (SGD, lr 1: the weight change is the gradient).
 Usage: ddp_step.py OUT TEXT_FOLDER
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import torch
 
-from blat_core.biencoder import ContrastiveLoss
-from blat_core.distributed import Ranks
-from blat_core.pairs import Pairs
-from blat_core.pretrain import StepParts, contrastive_step, local_batch_size
-from blat_core.text.encoder import Tokenizer
+from blat_core.data.pairs import Pairs
+from blat_core.models.biencoder import ContrastiveLoss
+from blat_core.models.text.encoder import Tokenizer
+from blat_core.train.distributed import Ranks
+from blat_core.train.pretrain import StepParts, contrastive_step, local_batch_size
 from tests.helpers.tiny_biencoder import tiny_biencoder
 
 CAPTIONS = [

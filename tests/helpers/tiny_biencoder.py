@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from blat_core.blat_model import build_biencoder
-from blat_core.text.encoder import resolve_folder
+from blat_core.models.blat_model import build_biencoder
+from blat_core.models.text.encoder import resolve_folder
 
 AUDIO = {"name": "cnn14", "sample_rate": 16000, "channels": [4, 8, 16, 32, 64, 64], "num_classes": 0}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")

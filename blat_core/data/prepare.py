@@ -1,0 +1,311 @@
+"""Ingest one dataset: metadata rows -> checked, resampled int16 mono clips in shards + a manifest.
+
+Bad inputs (missing, unreadable, empty or silent audio; malformed rows; unknown labels) are
+skipped, counted by reason and listed; the leakage guard flags clips that sit in any evaluation
+split so that no training stage can use them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import soundfile as sf
+from tqdm import tqdm
+
+from blat_core.data import readers
+from blat_core.data.shards import ShardWriter
+from blat_core.data.sources import inside_root, regular_file_problem
+from blat_core.params import ParamsError, bounded
+from blat_core.runtime import die_with_parent
+
+log = logging.getLogger(__name__)
+
+# Placeholders each dataset's audio_pattern may use (a Python format string).
+PATTERN_FIELDS = {
+    "audioset": {"youtube_id": "x", "start": 0.0, "end": 10.0, "split": "eval"},
+    "audiocaps": {"youtube_id": "x", "start_time": 0, "split": "test"},
+    "clotho": {"file_name": "x.wav", "split": "development"},
+    "macs": {"filename": "x.wav"},
+    "esc50": {"filename": "x.wav", "fold": 1},
+    "us8k": {"slice_file_name": "x.wav", "fold": 1},
+    "fsd50k": {"fname": "1", "subset": "dev"},
+    "vggsound": {"youtube_id": "x", "start": 0},
+}
+
+
+@dataclass
+class DatasetSource:
+    """Where one dataset lives: its metadata folder, its audio folder, its file naming rule."""
+
+    meta: str
+    audio: str
+    audio_pattern: str
+
+
+@dataclass
+class PrepareParams:
+    """The `prepare` section of params.yaml."""
+
+    sample_rate: int = bounded(ge=8000)
+    shard_size_mb: int = bounded(ge=1)
+    max_bad_fraction: float = bounded(ge=0.0, le=1.0)
+    silence_dbfs: float = bounded(le=0.0)
+    min_seconds: float = bounded(ge=0.0)  # shorter files are skipped (too_short)
+    max_seconds: float = bounded(gt=0.0)  # longer files are skipped (too_long) before being decoded
+    datasets: dict[str, DatasetSource]
+
+    def __post_init__(self):
+        if self.min_seconds >= self.max_seconds:
+            raise ParamsError(f"prepare.min_seconds ({self.min_seconds}) must be below prepare.max_seconds "
+                              f"({self.max_seconds})")  # fmt: skip
+
+    def source(self, name: str) -> DatasetSource:
+        if name not in PATTERN_FIELDS:
+            raise ParamsError(f"unknown dataset {name!r}; known: {', '.join(PATTERN_FIELDS)}")
+        if name not in self.datasets:
+            raise ParamsError(f"params key prepare.datasets.{name} is missing")
+        source = self.datasets[name]
+        try:
+            source.audio_pattern.format(**PATTERN_FIELDS[name])
+        except (KeyError, ValueError, IndexError) as error:
+            raise ParamsError(
+                f"prepare.datasets.{name}.audio_pattern {source.audio_pattern!r} is not valid "
+                f"({error}); placeholders available: {', '.join(PATTERN_FIELDS[name])}"
+            ) from None
+        return source
+
+
+class PrepareError(RuntimeError):
+    """The dataset has more bad input than `prepare.max_bad_fraction` allows."""
+
+
+# ---------------------------------------------------------------- decoding (runs in worker processes)
+_RESAMPLERS: dict[tuple[int, int], object] = {}
+
+
+def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
+    if source_rate == target_rate:
+        return samples
+    import torch
+    import torchaudio
+
+    key = (source_rate, target_rate)
+    if key not in _RESAMPLERS:
+        _RESAMPLERS[key] = torchaudio.transforms.Resample(source_rate, target_rate)
+    with torch.no_grad():
+        return _RESAMPLERS[key](torch.from_numpy(samples)).numpy()
+
+
+def load_clip(
+    path: str, target_rate: int, silence_dbfs: float, min_seconds: float = 0.0, max_seconds: float = math.inf
+) -> tuple[np.ndarray | None, str, str]:
+    """Read, mono-mix, resample and quantise one file; (int16 samples, "", "") or (None, reason, detail).
+
+    Only a regular file is opened (a FIFO would block forever); its length comes from the header, so a
+    file longer than `max_seconds` is skipped before it is decoded (a 2-hour file would otherwise cost
+    gigabytes of float32 per worker)."""
+    problem = regular_file_problem(path)
+    if problem:
+        return None, *problem
+    if os.path.getsize(path) == 0:
+        return None, "empty_audio", "0-byte file"
+    try:
+        info = sf.info(path)
+        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
+        if info.frames > 0 and seconds > max_seconds:
+            return None, "too_long", f"{seconds:.1f} s > prepare.max_seconds={max_seconds}"
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as error:  # soundfile raises several types for corrupt files
+        return None, "unreadable_audio", f"{type(error).__name__}: {error}"
+    if samples.shape[0] == 0:
+        return None, "empty_audio", "0 samples"
+    if samples.shape[0] / rate > max_seconds:  # a header that under-reported the length
+        return None, "too_long", f"{samples.shape[0] / rate:.1f} s > prepare.max_seconds={max_seconds}"
+    if samples.shape[0] / rate < min_seconds:
+        return None, "too_short", f"{samples.shape[0] / rate:.4f} s < prepare.min_seconds={min_seconds}"
+    if not np.isfinite(samples).all():
+        return None, "unreadable_audio", "non-finite samples"
+    mono = samples.mean(axis=1)
+    mono = _resample(mono, rate, target_rate)
+    peak = float(np.abs(mono).max())
+    if peak == 0 or 20 * np.log10(peak) < silence_dbfs:
+        return None, "silent_audio", f"peak {20 * np.log10(max(peak, 1e-12)):.1f} dBFS"
+    quantised = np.clip(np.round(mono * 32767.0), -32768, 32767).astype(np.int16)
+    return quantised, "", ""
+
+
+def _load_job(job: tuple):
+    return load_clip(*job)
+
+
+def _worker_init(parent: int) -> None:
+    import torch
+
+    die_with_parent(parent)  # a SIGKILLed stage must not leave its decoding workers running
+    torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
+
+
+def usable_rows(
+    rows: list[readers.SourceRow], root: Path, name: str
+) -> tuple[list[tuple[readers.SourceRow, str]], list[readers.Problem]]:
+    """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
+    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`)."""
+    kept, problems, first = [], [], {}
+    for row in rows:
+        path = inside_root(root, row.source_path)
+        if path is None:
+            detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
+            problems.append(readers.Problem(row.ref, row.audio_id, "outside_audio_root", detail))
+        elif row.audio_id in first:
+            detail = f"audio id {row.audio_id!r} is already used by {first[row.audio_id]}"
+            problems.append(readers.Problem(row.ref, row.audio_id, "duplicate_id", detail))
+        else:
+            first[row.audio_id] = row.ref
+            kept.append((row, path))
+    return kept, problems
+
+
+# ---------------------------------------------------------------- the stage's work
+MANIFEST_SCHEMA = pa.schema(
+    [
+        ("audio_id", pa.string()),
+        ("split", pa.string()),
+        ("fold", pa.int16()),
+        ("source_path", pa.string()),
+        ("youtube_id", pa.string()),
+        ("duration", pa.float32()),
+        ("tag_mids", pa.list_(pa.string())),
+        ("tag_names", pa.list_(pa.string())),
+        ("captions", pa.list_(pa.string())),
+        ("labels", pa.list_(pa.string())),
+        ("trainable", pa.bool_()),
+        ("eval_overlap", pa.list_(pa.string())),
+        ("shard", pa.int32()),
+        ("offset", pa.int64()),
+        ("num_samples", pa.int64()),
+    ]
+)
+
+
+def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], out_dir: Path, workers: int = 1) -> dict:
+    """Write `out_dir/{manifest.parquet, waves_*.h5, skipped.csv}` for dataset `name`; return its metrics."""
+    started = time.perf_counter()
+    source = params.source(name)
+    meta, audio_root = Path(source.meta), Path(source.audio)
+    read = readers.read_dataset(name, meta, source.audio_pattern, joins)
+    held_out = readers.evaluation_youtube_ids(joins) if name in readers.YOUTUBE_DATASETS else {}
+
+    usable, refused = usable_rows(read.rows, audio_root, name)
+    rows = [row for row, _ in usable]
+    problems = list(read.problems) + refused
+    skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))
+    limits = (params.sample_rate, params.silence_dbfs, params.min_seconds, params.max_seconds)
+    jobs = [(path, *limits) for _, path in usable]
+    writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
+    records, overlap_sources, seconds = [], Counter(), 0.0
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+        loaded = pool.map(_load_job, jobs, chunksize=8)
+        for row, (samples, reason, detail) in tqdm(
+            zip(rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
+        ):
+            if samples is None:
+                problems.append(readers.Problem(row.ref, row.audio_id, reason, detail))
+                skipped_rows[reason] += 1
+                continue
+            shard, offset = writer.add(row.audio_id, samples)
+            overlap = [s for s in held_out.get(row.youtube_id, []) if not s.startswith(f"{name}/")]
+            overlap_sources.update(overlap)
+            records.append(
+                {
+                    "audio_id": row.audio_id,
+                    "split": row.split,
+                    "fold": row.fold,
+                    "source_path": row.source_path,
+                    "youtube_id": row.youtube_id,
+                    "duration": len(samples) / params.sample_rate,
+                    "tag_mids": row.tag_mids,
+                    "tag_names": row.tag_names,
+                    "captions": row.captions,
+                    "labels": row.labels,
+                    "trainable": row.split not in readers.EVAL_SPLITS[name] and not overlap,
+                    "eval_overlap": overlap,
+                    "shard": shard,
+                    "offset": offset,
+                    "num_samples": len(samples),
+                }
+            )
+            seconds += len(samples) / params.sample_rate
+    writer.flush()
+    _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
+    _write_problems(out_dir / "skipped.csv", problems)
+    if name == "audioset":  # the ontology travels with the data: the tagger's class order
+        classes = readers.read_class_labels(meta)
+        _write_csv(
+            out_dir / "classes.csv",
+            ["index", "mid", "display_name"],
+            [[i, mid, display] for i, (mid, display) in enumerate(classes.items())],
+        )
+
+    elapsed = time.perf_counter() - started
+    # Throughput goes to the log, not the metrics: metrics must be identical when a run is repeated.
+    log.info("%s: %d clips read in %.1f s (%.1f clips/s)", name, len(rows), elapsed, len(rows) / max(elapsed, 1e-9))
+    skipped = sum(skipped_rows.values())
+    attempted = len(records) + skipped
+    metrics = {
+        "rows_read": read.rows_read,
+        "clips": len(records),
+        "hours": round(seconds / 3600, 4),
+        "skipped": dict(sorted(skipped_rows.items())),
+        "skipped_total": skipped,
+        "unknown_labels": sum(1 for p in problems if p.reason in ("unknown_mid", "unknown_label")),
+        "bad_fraction": round(skipped / attempted, 6) if attempted else 0.0,
+        "shards": writer.shards_written,
+        "leakage": {
+            "flagged_clips": sum(1 for r in records if r["eval_overlap"]),
+            "by_source": dict(sorted(overlap_sources.items())),
+        },
+    }
+    if attempted == 0:
+        raise PrepareError(f"{name}: no clips found; check prepare.datasets.{name}.meta ({meta})")
+    if metrics["bad_fraction"] > params.max_bad_fraction:
+        examples = "; ".join(f"{p.reason} {p.audio_id} ({p.detail})" for p in problems[:5])
+        raise PrepareError(
+            f"{name}: {skipped} of {attempted} clips are bad ({metrics['bad_fraction']:.1%} > "
+            f"prepare.max_bad_fraction={params.max_bad_fraction}); by reason {dict(skipped_rows)}; "
+            f"e.g. {examples}. Fix prepare.datasets.{name}.audio / audio_pattern, or raise the limit."
+        )
+    return metrics
+
+
+def _write_manifest(path: Path, records: list[dict], name: str, sample_rate: int) -> None:
+    columns = {f.name: [r[f.name] for r in records] for f in MANIFEST_SCHEMA}
+    table = pa.table(columns, schema=MANIFEST_SCHEMA).replace_schema_metadata(
+        {"blat.dataset": name, "blat.sample_rate": str(sample_rate)}
+    )
+    pq.write_table(table, path, compression="zstd")
+
+
+def _write_problems(path: Path, problems: list[readers.Problem]) -> None:
+    _write_csv(
+        path, ["ref", "audio_id", "reason", "detail"], [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]
+    )
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())

@@ -1,0 +1,110 @@
+"""Read a prepared dataset: its manifest, and any clip's waveform by id with random access.
+
+File handles are opened lazily and per process, so a `PreparedDataset` can be handed to a
+multi-worker DataLoader: each worker opens its own handles after the fork.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+
+from blat_core.data.shards import ShardFiles, shard_name
+
+
+class PreparedDataset:
+    """A `data/prepared/<dataset>` folder."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        manifest = self.folder / "manifest.parquet"
+        if not manifest.is_file():
+            raise FileNotFoundError(f"{manifest} not found: run `dvc repro prepare@<dataset>` first")
+        table = pq.read_table(manifest)
+        meta = table.schema.metadata or {}
+        self.name = meta.get(b"blat.dataset", b"").decode()
+        self.sample_rate = int(meta.get(b"blat.sample_rate", b"0"))
+        self.columns = table.to_pydict()
+        self._index = {audio_id: i for i, audio_id in enumerate(self.columns["audio_id"])}
+        self._files = ShardFiles(self.folder)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, audio_id: str) -> bool:
+        return audio_id in self._index
+
+    @property
+    def ids(self) -> list[str]:
+        return self.columns["audio_id"]
+
+    def row(self, audio_id: str) -> dict:
+        """The manifest row of one clip as a dict."""
+        i = self._position(audio_id)
+        return {key: values[i] for key, values in self.columns.items()}
+
+    def rows(self, split: str | None = None, trainable: bool | None = None) -> Iterator[dict]:
+        """Manifest rows, optionally only one split and/or only (non-)trainable clips."""
+        for i in range(len(self)):
+            if split is not None and self.columns["split"][i] != split:
+                continue
+            if trainable is not None and self.columns["trainable"][i] != trainable:
+                continue
+            yield {key: values[i] for key, values in self.columns.items()}
+
+    def waveform(self, audio_id: str) -> np.ndarray:
+        """The clip's int16 mono samples at `self.sample_rate` (one contiguous slice read)."""
+        i = self._position(audio_id)
+        offset, length = self.columns["offset"][i], self.columns["num_samples"][i]
+        return self._shard(self.columns["shard"][i])["waveform"][offset : offset + length]
+
+    def _position(self, audio_id: str) -> int:
+        try:
+            return self._index[audio_id]
+        except KeyError:
+            raise KeyError(f"{audio_id!r} is not in {self.folder}/manifest.parquet") from None
+
+    def _shard(self, index: int) -> h5py.File:
+        return self._files.get(shard_name(index))
+
+    def close(self) -> None:
+        self._files.close()
+
+
+class WaveformDataset(torch.utils.data.Dataset):
+    """(int16 waveform tensor, audio_id) for a list of clip ids of a prepared dataset."""
+
+    def __init__(self, prepared: PreparedDataset, ids: list[str] | None = None):
+        self.prepared = prepared
+        self.ids = list(prepared.ids if ids is None else ids)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
+        audio_id = self.ids[index]
+        return torch.from_numpy(self.prepared.waveform(audio_id)), audio_id
+
+
+def read_classes(prepared_audioset: Path) -> list[tuple[str, str]]:
+    """The AudioSet ontology (mid, display name) in class-index order, as prepare@audioset saved it."""
+    path = Path(prepared_audioset) / "classes.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: re-run `dvc repro prepare@audioset`")
+    with path.open(newline="") as handle:
+        return [(row["mid"], row["display_name"]) for row in csv.DictReader(handle)]
+
+
+def multi_hot(tag_lists: list[list[str]], classes: list[tuple[str, str]]) -> np.ndarray:
+    """(clips, classes) float32 targets from each clip's tag mids."""
+    column = {mid: i for i, (mid, _) in enumerate(classes)}
+    targets = np.zeros((len(tag_lists), len(classes)), dtype=np.float32)
+    for row, mids in enumerate(tag_lists):
+        targets[row, [column[m] for m in mids if m in column]] = 1.0
+    return targets

@@ -1,0 +1,121 @@
+"""Import the authors' released BLAT checkpoint (`blat_cnn14_bertm.pth`) into our model-folder format.
+
+The file is a dict with the weights under "state_dict":
+    audio_encoder.*        CNN14 in PANNs names (conv_block1.conv1.weight, bn0.*, fc1.*; front-end buffers)
+    text_encoder.model.*   the BERT-medium transformers model
+    audio_proj.*, text_proj.*, logit_scale
+Dropped, each named in a log line and in the model's meta: the audio front-end buffers (our front-end
+recomputes them), the AudioSet head if present, BERT's `position_ids` / `token_type_ids` buffers and its
+unused pooler (the text embedding is [CLS] of the last hidden state). Everything else loads strictly:
+a missing, unexpected or wrong-shaped key fails naming the key.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from blat_core.atomic import atomic_path
+from blat_core.models.audio.panns import load_panns_weights
+from blat_core.models.blat_model import build_biencoder, save_blat
+from blat_core.models.checkpoints import CheckpointError, file_digest, load_strict, load_torch_file
+from blat_core.models.text.encoder import Tokenizer
+
+log = logging.getLogger(__name__)
+
+PREFIXES = ("audio_encoder.", "text_encoder.model.", "audio_proj.", "text_proj.")
+TEXT_DROPPED = ("embeddings.position_ids", "embeddings.token_type_ids", "pooler.dense.weight", "pooler.dense.bias")
+MEL_BINS_TO_RATE = {513: 32000, 257: 16000}  # logmel_extractor.melW rows = n_fft // 2 + 1
+
+
+def read_official(path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights of an official BLAT checkpoint file (loaded with weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"BLAT checkpoint {path} not found (the authors' file is blat_cnn14_bertm.pth)")
+    payload = load_torch_file(path, "BLAT")
+    if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: expected a dict with the weights under 'state_dict' (the authors' format)")
+    weights = payload["state_dict"]
+    unknown = sorted(k for k in weights if k != "logit_scale" and not k.startswith(PREFIXES))
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected key {unknown[0]!r} ({len(unknown)} keys outside {PREFIXES})")
+    if "logit_scale" not in weights:
+        raise CheckpointError(f"{path}: key 'logit_scale' is missing")
+    return weights
+
+
+def official_config(weights: dict[str, torch.Tensor], text_folder: str | Path, sample_rate: int | None,
+                    max_tokens: int, logit_scale_max: float | None) -> dict:  # fmt: skip
+    """Our bi-encoder config for these weights: CNN14 widths and the shared dimension from the shapes;
+    the sample rate from the mel matrix when the file has one, else `sample_rate`."""
+    channels = []
+    for block in range(1, 7):
+        key = f"audio_encoder.conv_block{block}.conv1.weight"
+        if key not in weights:
+            raise CheckpointError(f"key {key!r} is missing: not a CNN14 audio tower")
+        channels.append(int(weights[key].shape[0]))
+    mel = weights.get("audio_encoder.logmel_extractor.melW")
+    if mel is not None:
+        rate = MEL_BINS_TO_RATE.get(int(mel.shape[0]))
+        if rate is None:
+            raise CheckpointError(f"key 'audio_encoder.logmel_extractor.melW' has {mel.shape[0]} rows: unknown n_fft")
+        if sample_rate is not None and sample_rate != rate:
+            raise CheckpointError(f"the checkpoint's front-end is for {rate} Hz, not the {sample_rate} Hz asked for")
+        sample_rate = rate
+    if sample_rate is None:
+        raise CheckpointError("the checkpoint has no mel matrix: give the sample rate (--sample-rate 32000)")
+    if "audio_proj.weight" not in weights:
+        raise CheckpointError("key 'audio_proj.weight' is missing")
+    return {
+        "audio": {"name": "cnn14", "sample_rate": sample_rate, "channels": channels, "num_classes": 0},
+        "text": {"name": "bert", "folder": str(text_folder), "pretrained": False, "max_tokens": max_tokens},
+        "embed_dim": int(weights["audio_proj.weight"].shape[0]),
+        "logit_scale_init": float(weights["logit_scale"]),
+        "logit_scale_max": logit_scale_max,
+        "sample_rate": sample_rate,
+    }
+
+
+def import_official_blat(
+    checkpoint: str | Path,
+    text_folder: str | Path,
+    out: str | Path,
+    sample_rate: int | None = None,
+    max_tokens: int = 30,
+    logit_scale_max: float | None = None,
+) -> list[str]:
+    """Convert the checkpoint into a model folder at `out` (loadable by `load_blat`); returns the dropped keys.
+
+    `text_folder`: a local transformers folder with the BERT-medium config and tokenizer files (its
+    weights are not used: every text weight comes from the checkpoint).
+    """
+    checkpoint, text_folder = Path(checkpoint), Path(text_folder)
+    if not (text_folder / "config.json").is_file():
+        raise CheckpointError(f"{text_folder} has no config.json: give a local BERT-medium folder (config + tokenizer)")
+    weights = read_official(checkpoint)
+    config = official_config(weights, text_folder, sample_rate, max_tokens, logit_scale_max)
+    model = build_biencoder(config)
+    audio = {k[len("audio_encoder.") :]: v for k, v in weights.items() if k.startswith("audio_encoder.")}
+    dropped = load_panns_weights(audio, model.audio_encoder, str(checkpoint), prefix="audio_encoder.")
+    rest = {}
+    for key, value in weights.items():
+        if key.startswith("audio_encoder."):
+            continue
+        if key.startswith("text_encoder.model.") and key[len("text_encoder.model.") :] in TEXT_DROPPED:
+            dropped.append(key)
+            continue
+        rest[key] = value
+    logit_scale = rest["logit_scale"]
+    rest["logit_scale"] = logit_scale.reshape(()) if logit_scale.numel() == 1 else logit_scale
+    ours = {k: v for k, v in model.state_dict().items() if k.startswith("audio_encoder.")}
+    load_strict(model, {**ours, **rest}, str(checkpoint))
+    text_dropped = [k for k in dropped if k.startswith("text_encoder.")]
+    log.info("imported %s: %d tensors; dropped %s", checkpoint, len(weights) - len(dropped), ", ".join(text_dropped))
+    meta = {"imported_from": checkpoint.name, "blake2b": file_digest(checkpoint), "dropped": dropped}
+    with atomic_path(Path(out)) as tmp:
+        tmp.mkdir()
+        save_blat(tmp, model, model.state_dict(), config, Tokenizer(text_folder, max_tokens), meta)
+    return dropped

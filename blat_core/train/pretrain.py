@@ -1,0 +1,248 @@
+"""Contrastive pre-training of the bi-encoder (SPEC §2): symmetric InfoNCE over the global batch, Adam,
+linear warmup then cosine decay stepped every iteration, validation retrieval every `val_every` steps,
+and the weights of the best validation geometric mean kept.
+
+Under torchrun each process takes its slice of every global batch (the same crops as one process
+would draw), embeddings are gathered with gradient and DDP averages the gradients: the update equals
+the single-process update on the same global batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from blat_core import compute
+from blat_core.data import batching
+from blat_core.data.pairs import PairClips, Pairs, RetrievalSet
+from blat_core.eval.retrieval import retrieval_metrics
+from blat_core.models.biencoder import BiEncoder, ContrastiveLoss
+from blat_core.models.embed import embed_captions, embed_clips
+from blat_core.params import ParamsError, bounded
+from blat_core.train import checkpointing, loop, sampling, schedules
+from blat_core.train.distributed import Ranks
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageSchedule:
+    """`pretrain.stage1` / `pretrain.stage2`: what differs between the two stages."""
+
+    steps: int = bounded(ge=1)
+    warmup_steps: int = bounded(ge=0)
+    val_every: int = bounded(ge=1)
+
+
+@dataclass
+class PretrainParams:
+    """The `pretrain` section. Settings shared by both stages sit directly under it (so that
+    `dvc exp run -S pretrain.lr=3.0e-4` works as written); stage-specific ones under stage1/stage2."""
+
+    batch_size: int = bounded(ge=1)  # the global batch, over all processes
+    lr: float = bounded(gt=0.0)
+    weight_decay: float = bounded(ge=0.0)
+    max_seconds: float = bounded(gt=0.0)  # random crop to this length in training
+    embed_dim: int = bounded(ge=1)
+    logit_scale_init: float = math.log(1 / 0.07)
+    logit_scale_max: float | None = None  # None: unclamped, as the reference
+    eval_batch_size: int = bounded(ge=1, default=64)
+    log_every: int = bounded(ge=1, default=10)
+    checkpoint_every: int = bounded(ge=1, default=100)
+    seed: int = 0
+    stage1: StageSchedule | None = None
+    stage2: StageSchedule | None = None
+
+    def for_stage(self, stage: str) -> dict:
+        """The settings one stage reads (its fingerprint): the shared ones and its own schedule."""
+        shared = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("stage1", "stage2")}
+        return {**shared, "schedule": dataclasses.asdict(self.schedule(stage))}
+
+    def schedule(self, stage: str) -> StageSchedule:
+        """stage1's schedule, or stage2's (used by stage2 and by the real-only baseline alike)."""
+        name = "stage1" if stage == "stage1" else "stage2"
+        chosen = getattr(self, name)
+        if chosen is None:
+            raise ParamsError(f"pretrain.{name} is missing")
+        return chosen
+
+
+@dataclass
+class StepParts:
+    """What one training step needs besides the batch."""
+
+    forward: torch.nn.Module  # the (possibly DDP-wrapped) bi-encoder
+    loss: ContrastiveLoss
+    optimizer: torch.optim.Optimizer
+    tokenizer: object
+    pairs: Pairs
+    device: torch.device
+
+
+def contrastive_step(parts: StepParts, batch) -> dict[str, float]:
+    """One update on this process's slice of the global batch."""
+    waves, lengths, indices = batch
+    tokens = parts.tokenizer([parts.pairs.caption(i) for i in indices.tolist()])
+    device = parts.device
+    with compute.autocast(device):
+        out = parts.forward(
+            batching.to_device_float(waves, device),
+            lengths.to(device),
+            tokens["input_ids"].to(device),
+            tokens["attention_mask"].to(device),
+        )
+        loss = parts.loss(out.audio, out.text, out.logit_scale)
+    parts.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    parts.optimizer.step()
+    # Detached tensors, not floats: no host sync per step; train_steps reads them when it logs.
+    return {"loss": loss.detach(), "logit_scale": out.logit_scale.detach(), "batch_size": len(indices)}
+
+
+def validate(model: BiEncoder, tokenizer, val: RetrievalSet, batch_size: int, device, workers: int = 0) -> dict:
+    """Retrieval on a held-out split: full clips, eval mode."""
+    audio = embed_clips(model, val.prepared, val.audio_ids, batch_size, device, workers)
+    text = embed_captions(model, tokenizer, val.captions, batch_size, device)
+    return retrieval_metrics(audio @ text.t(), val.caption_audio)
+
+
+def local_batch_size(global_batch: int, ranks: Ranks) -> int:
+    if global_batch % ranks.world:
+        raise ParamsError(f"pretrain.batch_size={global_batch} must be divisible by the process count {ranks.world}")
+    return global_batch // ranks.world
+
+
+@dataclass(frozen=True)
+class ContrastiveRun:
+    """The numbers one contrastive training run needs: pre-training's stages and the retrieval
+    fine-tune (paper Table 2) both reduce to this."""
+
+    batch_size: int  # the global batch, over all processes
+    lr: float
+    weight_decay: float
+    max_seconds: float
+    steps: int
+    warmup_steps: int
+    val_every: int
+    eval_batch_size: int
+    log_every: int
+    checkpoint_every: int
+    seed: int
+
+    @classmethod
+    def for_stage(cls, params: PretrainParams, stage: str) -> ContrastiveRun:
+        s = params.schedule(stage)
+        shared = (params.batch_size, params.lr, params.weight_decay, params.max_seconds)
+        return cls(*shared, s.steps, s.warmup_steps, s.val_every, params.eval_batch_size, params.log_every,
+                   params.checkpoint_every, params.seed)  # fmt: skip
+
+
+def pretrain(
+    model: BiEncoder,
+    tokenizer,
+    pairs: Pairs,
+    val: RetrievalSet,
+    params: PretrainParams,
+    stage: str,
+    device: torch.device,
+    ranks: Ranks,
+    checkpointer: checkpointing.Checkpointer,
+    curves: Path | None,
+    workers: int = 0,
+    stop_after: int | None = None,
+) -> tuple[dict | None, dict]:
+    """Pre-training stage `stage` (stage1, stage2, realonly): `contrastive_training` with its settings."""
+    run = ContrastiveRun.for_stage(params, stage)
+    return contrastive_training(model, tokenizer, pairs, val, run, device, ranks, checkpointer, curves, workers,
+                                stop_after)  # fmt: skip
+
+
+def contrastive_training(
+    model: BiEncoder,
+    tokenizer,
+    pairs: Pairs,
+    val: RetrievalSet,
+    run: ContrastiveRun,
+    device: torch.device,
+    ranks: Ranks,
+    checkpointer: checkpointing.Checkpointer,
+    curves: Path | None = None,
+    workers: int = 0,
+    stop_after: int | None = None,
+) -> tuple[dict | None, dict]:
+    """Train; returns (best state dict on CPU, {"history": [...], "best": {...}}); (None, ...) when stopped early."""
+    local = local_batch_size(run.batch_size, ranks)
+    if len(pairs) < run.batch_size:
+        raise ParamsError(f"pretrain.batch_size={run.batch_size} exceeds the {len(pairs)} training pairs")
+    sample_rate = next(iter(pairs.sample_rates))
+    dataset = PairClips(pairs, max_samples=int(run.max_seconds * sample_rate))
+
+    def plan(step: int) -> np.ndarray:  # this rank's slice of global batch `step`
+        return sampling.epoch_batches(run.seed, step, len(pairs), run.batch_size)[
+            ranks.rank * local : (ranks.rank + 1) * local
+        ]
+
+    def batches(start: int):
+        sampler = _RankSampler(plan, run.seed, start, run.steps, ranks.rank * local)
+        return batching.loader(dataset, sampler, workers, device)
+
+    forward = model
+    if ranks.world > 1:
+        device_ids = [device] if device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if compute.compile_enabled(device):
+        # Compile the audio tower's forward in place: the state dict keeps its key names.
+        model.audio_encoder.forward_embedding = torch.compile(model.audio_encoder.forward_embedding)
+    optimizer = loop.adam(model.parameters(), run.lr, run.weight_decay, device)
+    parts = StepParts(forward, ContrastiveLoss(), optimizer, tokenizer, pairs, device)
+    state: dict = {"history": [], "best": {"geometric_mean": -1.0, "step": 0}, "best_state": None}
+
+    def evaluate(done: int) -> dict[str, float]:
+        metrics = validate(model, tokenizer, val, run.eval_batch_size, device, workers)
+        flat = {f"val/{d}/{k}": v for d in ("audio_to_text", "text_to_audio") for k, v in metrics[d].items()}
+        flat["val/geometric_mean"] = metrics["geometric_mean"]
+        state["history"].append({"step": done, **metrics})
+        log.info("step %d validation: A->T R@1 %.3f R@10 %.3f, T->A R@1 %.3f R@10 %.3f, geometric mean %.4f", done,
+                 metrics["audio_to_text"]["R@1"], metrics["audio_to_text"]["R@10"], metrics["text_to_audio"]["R@1"],
+                 metrics["text_to_audio"]["R@10"], metrics["geometric_mean"])  # fmt: skip
+        if metrics["geometric_mean"] > state["best"]["geometric_mean"]:
+            state["best"] = {"step": done, **metrics}
+            state["best_state"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        return {k: v for k, v in flat.items() if "median" not in k}
+
+    schedule = loop.LoopSchedule(
+        run.steps,
+        lambda step: schedules.warmup_cosine(step, run.steps, run.warmup_steps),
+        run.log_every,
+        run.checkpoint_every,
+        evaluate_every=run.val_every,
+    )
+    step_fn = functools.partial(contrastive_step, parts)
+    reached = loop.train_steps(model, optimizer, batches, step_fn, schedule, checkpointer, curves, evaluate=evaluate,
+                               extra_state=state, is_main=ranks.is_main, stop_after=stop_after)  # fmt: skip
+    summary = {"history": state["history"], "best": state["best"]}
+    if reached < run.steps:
+        return None, summary
+    if ranks.is_main:
+        checkpointer.clear()
+    return copy.deepcopy(state["best_state"]), summary
+
+
+class _RankSampler(sampling.StepBatchSampler):
+    """StepBatchSampler whose crop seeds use the item's position in the *global* batch."""
+
+    def __init__(self, plan, seed: int, start: int, total: int, offset: int):
+        super().__init__(plan, seed, start, total)
+        self.offset = offset
+
+    def __iter__(self):
+        for step in range(self.start, self.total):
+            yield [(int(i), (self.seed, step, self.offset + k)) for k, i in enumerate(self.plan(step))]
