@@ -200,7 +200,7 @@ def _frames(count: int, size: dict) -> list[np.ndarray]:
 
 
 def synthesis_rate(size: dict, device) -> dict:
-    from blat_core.data.synthesis import caption_frames
+    from blat_core.models.captioner.inference import caption_frames
     from blat_core.models.captioner.io import LoadedCaptioner
     from blat_core.models.captioner.model import Captioner
     from blat_core.models.captioner.vocab import Vocabulary
@@ -225,7 +225,7 @@ def synthesis_rate(size: dict, device) -> dict:
 def captioner_rate(size: dict, device) -> dict:
     from blat_core.models.captioner.model import Captioner
     from blat_core.models.captioner.vocab import Vocabulary
-    from blat_core.train.captioner import CaptionData, CaptionerParams, _train_epoch
+    from blat_core.train.captioner import CaptionData, CaptionerParams, caption_step, token_batch
 
     torch.manual_seed(0)
     rng = np.random.default_rng(3)
@@ -240,10 +240,17 @@ def captioner_rate(size: dict, device) -> dict:
     pairs = [(i, c[0]) for i, c in enumerate(captions)]
     optimizer = loop.adam(model.parameters(), p.lr, p.weight_decay, device)
     steps = len(pairs) // p.batch_size
-    _train_epoch(model, optimizer, vocab, data, pairs, 0, 2, steps, 0.7, p, device)  # warm-up
+    def run(first: int, count: int) -> None:  # `count` training steps with scheduled sampling on
+        for step in range(first, first + count):
+            batch = sampling.epoch_batches(p.seed, step, len(pairs), p.batch_size)
+            frames, lengths, tags = data.batch([pairs[i][0] for i in batch], device)
+            tokens = token_batch(vocab, [pairs[i][1] for i in batch], device)
+            caption_step(model, optimizer, vocab, frames, lengths, tags, tokens, 0.7, p, device)
+
+    run(0, 2)  # warm-up
     _sync(device)
     started = time.perf_counter()
-    _train_epoch(model, optimizer, vocab, data, pairs, 1, steps, 2 * steps, 0.7, p, device)  # scheduled sampling on
+    run(steps, steps)
     _sync(device)
     seconds = time.perf_counter() - started
     return {"clips_per_s": round(steps * p.batch_size / seconds, 1), "batch": p.batch_size, "steps": steps}

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import csv
 import glob
+import io
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,18 @@ def write_text(path: str | Path, text: str) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def csv_text(rows: Iterable[list], header: list[str] | None = None) -> str:
+    """CSV as the datasets ship it and as we write it: comma separated, quoted only where needed, '\\n' line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_csv(path: str | Path, header: list[str], rows: Iterable[list]) -> None:
+    """A CSV file with a header row, written atomically."""
+    write_text(path, csv_text(rows, header))

@@ -27,7 +27,7 @@ def load_task(params_file: Path, name: str):
         raise ParamsError(f"unknown evaluate.tasks {unknown}; valid tasks: {sorted(TASKS)}")
     if name not in tasks:
         raise ParamsError(f"evaluate.tasks.{name} is missing from {params_file}")
-    return from_dict(TASKS[name], tasks[name], f"evaluate.tasks.{name}")
+    return from_dict(TASKS[name].params, tasks[name], f"evaluate.tasks.{name}")
 
 
 def main(argv: list[str] | None = None) -> None:

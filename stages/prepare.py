@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
+from blat_core.data.datasets.common import MetadataError
 from blat_core.data.prepare import PrepareError, PrepareParams, prepare_dataset
-from blat_core.data.readers import MetadataError
 from blat_core.params import load_section
 from blat_core.runtime import num_workers, run_main, setup_logging
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
 from blat_core.eval.report import claims, render
+from blat_core.eval.schema import results
 from blat_core.params import load_params_file
 from blat_core.runtime import run_main, setup_logging
 
@@ -25,7 +26,7 @@ SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretra
 
 def recall_points(metrics: dict) -> list[dict]:
     points = []
-    for dataset, models in metrics.get("evaluate_retrieval", {}).get("retrieval", {}).items():
+    for dataset, models in results(metrics, "retrieval").items():
         for model, result in models.items():
             for direction in ("audio_to_text", "text_to_audio"):
                 for k in (1, 5, 10):

@@ -13,8 +13,8 @@ import time
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
+from blat_core.data.datasets import YOUTUBE
 from blat_core.data.prepare import PrepareParams
-from blat_core.data.readers import YOUTUBE_DATASETS
 from blat_core.data.sources import audio_listing, metadata_fingerprint
 from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
@@ -25,14 +25,14 @@ log = logging.getLogger("scan")
 def fingerprint(name: str, params: PrepareParams) -> dict:
     """Own metadata and audio listing, plus the metadata of the datasets it joins by YouTube id."""
     source = params.source(name)
-    joins = [other for other in YOUTUBE_DATASETS if other != name and other in params.datasets]
+    joins = [other for other in YOUTUBE if other != name and other in params.datasets]
     return {
         "dataset": name,
         "meta": metadata_fingerprint(Path(source.meta)),
         "audio": audio_listing(Path(source.audio)),
         "joins": {
             other: metadata_fingerprint(Path(params.datasets[other].meta))
-            for other in (joins if name in YOUTUBE_DATASETS else [])
+            for other in (joins if name in YOUTUBE else [])
         },
     }
 

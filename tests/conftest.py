@@ -67,7 +67,7 @@ def prepare_params_for(corpus: Path, **overrides) -> PrepareParams:
 
 
 def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
-    from blat_core.data.readers import YOUTUBE_DATASETS
+    from blat_core.data.datasets import YOUTUBE as YOUTUBE_DATASETS
 
     if name not in YOUTUBE_DATASETS:
         return {}

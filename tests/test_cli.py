@@ -186,7 +186,7 @@ def test_commands_on_the_tiny_corpus(models, tiny_corpus, tmp_path, capsys):
 
 def test_a_folder_streams_through_in_chunks_with_the_same_result(models, audio_dir, tmp_path, monkeypatch):
     assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "whole.parquet") == 0
-    monkeypatch.setattr(cli, "CHUNK_FILES", 2)  # 8 files (6 readable) in 4 chunks, one with a broken file
+    monkeypatch.setattr(cli.common, "CHUNK_FILES", 2)  # 8 files (6 readable) in 4 chunks, one with a broken file
     assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "chunked.parquet") == 0
     whole_paths, whole, _ = cli.read_index(tmp_path / "whole.parquet")
     chunked_paths, chunked, meta = cli.read_index(tmp_path / "chunked.parquet")

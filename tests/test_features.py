@@ -87,7 +87,7 @@ def test_two_ranks_equal_one(prepared, encoder_folder, tmp_path):
 def test_captioning_transfer_frames_equal_the_features_stage(prepared, encoder_folder, tmp_path):
     """Table 4 extracts frames in memory; they must be the `features` stage's frames exactly (only the
     tower may differ between the rows it compares)."""
-    from blat_core.eval.captioning import frame_arrays
+    from blat_core.eval.tasks.captioning import frame_arrays
 
     dataset = PreparedDataset(prepared["clotho"][0])
     model, _ = load_audio_encoder(encoder_folder)

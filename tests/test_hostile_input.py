@@ -22,8 +22,10 @@ import soundfile as sf
 import torch
 import yaml
 
+from blat_core.data import datasets as readers
 from blat_core.data import prepare as prepare_module
-from blat_core.data import readers
+from blat_core.data.datasets import esc50
+from blat_core.data.datasets.common import MetadataError
 from blat_core.data.prepare import load_clip, prepare_dataset
 from blat_core.data.sources import audio_listing, inside_root
 from blat_core.params import ParamsError, from_dict
@@ -262,8 +264,8 @@ def test_a_byte_order_mark_changes_nothing(tiny_corpus, tmp_path):
 
 def test_metadata_that_is_not_utf8_names_the_file_and_line(tmp_path):
     (tmp_path / "esc50.csv").write_bytes(b"filename,fold,target,category\na.wav,1,0,dog\nb\xe9.wav,1,0,dog\n")
-    with pytest.raises(readers.MetadataError, match=r"esc50.csv:3: not valid UTF-8 \(byte 0xe9\)"):
-        readers.read_esc50(tmp_path, "{filename}")
+    with pytest.raises(MetadataError, match=r"esc50.csv:3: not valid UTF-8 \(byte 0xe9\)"):
+        esc50.read(tmp_path, "{filename}", {})
 
 
 # ---------------------------------------------------------------- 7. non-finite params

@@ -92,13 +92,13 @@ def test_the_file_must_be_the_authors_format(tmp_path, source):
 
 def test_evaluation_scores_an_imported_model_given_by_path(source, tmp_path, prepared):
     """A task's models entry with a slash is a folder path: the imported model is scored as it is."""
-    from blat_core.eval.tasks import ZeroShotTask, zeroshot
+    from blat_core.eval.tasks.classification import ZeroShotTask, zeroshot
 
     _, state, folder = source
     import_official_blat(_save(state, tmp_path / "blat_cnn14_bertm.pth"), folder, tmp_path / "imported" / "official")
     esc50 = prepared["esc50"][0]
     task = ZeroShotTask(models=[str(tmp_path / "imported" / "official")], datasets=[esc50.name])
-    result = zeroshot(task, tmp_path / "no_models_here", esc50.parent, torch.device("cpu"))
+    result = zeroshot(task, tmp_path / "no_models_here", esc50.parent, torch.device("cpu"), None)
     scores = result[esc50.name][str(tmp_path / "imported" / "official")]
     assert 0.0 <= scores["accuracy"] <= 1.0 and scores["chance_accuracy"] > 0
 

@@ -16,7 +16,7 @@ def test_project_params_load():
     """Every section of the committed params.yaml loads into its dataclass."""
     demo = load_section(ROOT / "params.yaml", "demo", DemoParams)
     prepare = load_section(ROOT / "params.yaml", "prepare", PrepareParams)
-    assert demo.sizes.audiocaps_test > 0
+    assert demo.sizes["audiocaps_test"] > 0
     assert set(prepare.datasets) == {"audioset", "audiocaps", "clotho", "macs", "esc50", "us8k", "fsd50k", "vggsound"}
 
 

@@ -12,9 +12,9 @@ import pytest
 import torch
 import yaml
 
+from blat_core.data.datasets import recipe
 from blat_core.data.features import FeaturesParams, FrameFeatures, extract
 from blat_core.data.prepared import PreparedDataset, read_classes
-from blat_core.data.readers import EVAL_SPLITS
 from blat_core.data.synthesis import REASONS, SynthesizeParams, select_clips, synthesize
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
 from blat_core.models.captioner.io import load_captioner, save_captioner
@@ -56,7 +56,7 @@ def test_filter_drops_every_evaluation_clip_and_unseen_labels(inputs):
     allowed = {m for r in PreparedDataset(audiocaps).rows(split="train") for m in r["tag_mids"]}
     for audio_id in selection.audio_ids:
         row = dataset.row(audio_id)
-        assert row["trainable"] and row["split"] not in EVAL_SPLITS["audioset"]
+        assert row["trainable"] and row["split"] not in recipe("audioset").eval_splits
         assert set(row["tag_mids"]) <= allowed
     # The tiny corpus has each kind of clip the filter must drop (the demo's uncaptioned classes too).
     for reason in ("evaluation_split", "evaluation_overlap", "tags_not_in_audiocaps"):

@@ -68,7 +68,7 @@ def load_sections(params_file: Path, report: Report) -> dict:
             report.line("FAIL", f"params: {section}", str(error))
     for task, data in raw.get("evaluate", {}).get("tasks", {}).items():
         try:
-            loaded[f"evaluate.{task}"] = from_dict(TASKS[task], data, f"evaluate.tasks.{task}")
+            loaded[f"evaluate.{task}"] = from_dict(TASKS[task].params, data, f"evaluate.tasks.{task}")
         except (ParamsError, KeyError) as error:
             report.line("FAIL", f"params: evaluate.tasks.{task}", str(error))
     bad = [s for s in SECTIONS if loaded.get(s) is None]

@@ -7,8 +7,6 @@ split so that no training stage can use them.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 import os
@@ -24,26 +22,15 @@ import pyarrow.parquet as pq
 import soundfile as sf
 from tqdm import tqdm
 
-from blat_core.data import readers
+from blat_core.atomic import write_csv
+from blat_core.data.datasets import RECIPES, YOUTUBE, evaluation_youtube_ids, read_dataset, recipe
+from blat_core.data.datasets.common import Problem, SourceRow
 from blat_core.data.shards import ShardWriter
 from blat_core.data.sources import inside_root, regular_file_problem
 from blat_core.params import ParamsError, bounded
 from blat_core.runtime import die_with_parent
 
 log = logging.getLogger(__name__)
-
-# Placeholders each dataset's audio_pattern may use (a Python format string).
-PATTERN_FIELDS = {
-    "audioset": {"youtube_id": "x", "start": 0.0, "end": 10.0, "split": "eval"},
-    "audiocaps": {"youtube_id": "x", "start_time": 0, "split": "test"},
-    "clotho": {"file_name": "x.wav", "split": "development"},
-    "macs": {"filename": "x.wav"},
-    "esc50": {"filename": "x.wav", "fold": 1},
-    "us8k": {"slice_file_name": "x.wav", "fold": 1},
-    "fsd50k": {"fname": "1", "subset": "dev"},
-    "vggsound": {"youtube_id": "x", "start": 0},
-}
-
 
 @dataclass
 class DatasetSource:
@@ -72,17 +59,17 @@ class PrepareParams:
                               f"({self.max_seconds})")  # fmt: skip
 
     def source(self, name: str) -> DatasetSource:
-        if name not in PATTERN_FIELDS:
-            raise ParamsError(f"unknown dataset {name!r}; known: {', '.join(PATTERN_FIELDS)}")
+        if name not in RECIPES:
+            raise ParamsError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
         if name not in self.datasets:
             raise ParamsError(f"params key prepare.datasets.{name} is missing")
         source = self.datasets[name]
         try:
-            source.audio_pattern.format(**PATTERN_FIELDS[name])
+            source.audio_pattern.format(**recipe(name).pattern_fields)
         except (KeyError, ValueError, IndexError) as error:
             raise ParamsError(
                 f"prepare.datasets.{name}.audio_pattern {source.audio_pattern!r} is not valid "
-                f"({error}); placeholders available: {', '.join(PATTERN_FIELDS[name])}"
+                f"({error}); placeholders available: {', '.join(recipe(name).pattern_fields)}"
             ) from None
         return source
 
@@ -158,8 +145,8 @@ def _worker_init(parent: int) -> None:
 
 
 def usable_rows(
-    rows: list[readers.SourceRow], root: Path, name: str
-) -> tuple[list[tuple[readers.SourceRow, str]], list[readers.Problem]]:
+    rows: list[SourceRow], root: Path, name: str
+) -> tuple[list[tuple[SourceRow, str]], list[Problem]]:
     """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
     id (the first); the others as problems (`outside_audio_root`, `duplicate_id`)."""
     kept, problems, first = [], [], {}
@@ -167,10 +154,10 @@ def usable_rows(
         path = inside_root(root, row.source_path)
         if path is None:
             detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
-            problems.append(readers.Problem(row.ref, row.audio_id, "outside_audio_root", detail))
+            problems.append(Problem(row.ref, row.audio_id, "outside_audio_root", detail))
         elif row.audio_id in first:
             detail = f"audio id {row.audio_id!r} is already used by {first[row.audio_id]}"
-            problems.append(readers.Problem(row.ref, row.audio_id, "duplicate_id", detail))
+            problems.append(Problem(row.ref, row.audio_id, "duplicate_id", detail))
         else:
             first[row.audio_id] = row.ref
             kept.append((row, path))
@@ -204,8 +191,8 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     started = time.perf_counter()
     source = params.source(name)
     meta, audio_root = Path(source.meta), Path(source.audio)
-    read = readers.read_dataset(name, meta, source.audio_pattern, joins)
-    held_out = readers.evaluation_youtube_ids(joins) if name in readers.YOUTUBE_DATASETS else {}
+    read = read_dataset(name, meta, source.audio_pattern, joins)
+    held_out = evaluation_youtube_ids(joins) if name in YOUTUBE else {}
 
     usable, refused = usable_rows(read.rows, audio_root, name)
     rows = [row for row, _ in usable]
@@ -221,7 +208,7 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
             zip(rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
         ):
             if samples is None:
-                problems.append(readers.Problem(row.ref, row.audio_id, reason, detail))
+                problems.append(Problem(row.ref, row.audio_id, reason, detail))
                 skipped_rows[reason] += 1
                 continue
             shard, offset = writer.add(row.audio_id, samples)
@@ -239,7 +226,7 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
                     "tag_names": row.tag_names,
                     "captions": row.captions,
                     "labels": row.labels,
-                    "trainable": row.split not in readers.EVAL_SPLITS[name] and not overlap,
+                    "trainable": row.split not in recipe(name).eval_splits and not overlap,
                     "eval_overlap": overlap,
                     "shard": shard,
                     "offset": offset,
@@ -250,13 +237,8 @@ def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], ou
     writer.flush()
     _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
     _write_problems(out_dir / "skipped.csv", problems)
-    if name == "audioset":  # the ontology travels with the data: the tagger's class order
-        classes = readers.read_class_labels(meta)
-        _write_csv(
-            out_dir / "classes.csv",
-            ["index", "mid", "display_name"],
-            [[i, mid, display] for i, (mid, display) in enumerate(classes.items())],
-        )
+    if recipe(name).write_extra is not None:
+        recipe(name).write_extra(meta, out_dir)
 
     elapsed = time.perf_counter() - started
     # Throughput goes to the log, not the metrics: metrics must be identical when a run is repeated.
@@ -297,15 +279,6 @@ def _write_manifest(path: Path, records: list[dict], name: str, sample_rate: int
     pq.write_table(table, path, compression="zstd")
 
 
-def _write_problems(path: Path, problems: list[readers.Problem]) -> None:
-    _write_csv(
-        path, ["ref", "audio_id", "reason", "detail"], [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]
-    )
-
-
-def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue())
+def _write_problems(path: Path, problems: list[Problem]) -> None:
+    rows = [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]
+    write_csv(path, ["ref", "audio_id", "reason", "detail"], rows)

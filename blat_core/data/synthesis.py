@@ -25,18 +25,16 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from tqdm import tqdm
 
-from blat_core import compute
 from blat_core.atomic import atomic_path
+from blat_core.data.datasets import recipe
 from blat_core.data.features import FrameFeatures
-from blat_core.data.prepared import PreparedDataset, multi_hot
-from blat_core.data.readers import EVAL_SPLITS
-from blat_core.models.captioner.beam_search import beam_search
+from blat_core.data.prepared import PreparedDataset
+from blat_core.models.captioner.inference import caption_frames
 from blat_core.models.captioner.io import LoadedCaptioner
 from blat_core.params import bounded
 from blat_core.train.distributed import Ranks
@@ -83,7 +81,7 @@ def select_clips(audioset: PreparedDataset, audiocaps: PreparedDataset, features
     dropped: Counter = Counter({reason: 0 for reason in REASONS})
     kept, tags = [], {}
     for row in audioset.rows():
-        if row["split"] in EVAL_SPLITS["audioset"]:
+        if row["split"] in recipe("audioset").eval_splits:
             dropped["evaluation_split"] += 1
         elif row["eval_overlap"]:
             dropped["evaluation_overlap"] += 1
@@ -95,23 +93,6 @@ def select_clips(audioset: PreparedDataset, audiocaps: PreparedDataset, features
             kept.append(row["audio_id"])
             tags[row["audio_id"]] = list(row["tag_mids"])
     return Selection(sorted(kept), tags, dict(dropped), len(allowed))
-
-
-@torch.no_grad()
-def caption_frames(
-    captioner: LoadedCaptioner, arrays: list[np.ndarray], tag_mids: list[list[str]], beam: int, max_tokens: int, device
-) -> tuple[list[str], list[float]]:
-    """Beam-search one caption per clip from its (frames, dim) features and AudioSet tag mids, as one batch;
-    (captions, length-normalised log-probabilities)."""
-    lengths = torch.tensor([len(a) for a in arrays])
-    frames = torch.zeros(len(arrays), int(lengths.max()), arrays[0].shape[1])  # (B, T, D), zero-padded
-    for row, array in enumerate(arrays):
-        frames[row, : len(array)] = torch.from_numpy(array.astype(np.float32))
-    tag_hot = torch.from_numpy(multi_hot(tag_mids, captioner.classes))
-    with compute.autocast(device):
-        tokens, scores = beam_search(captioner.model, frames.to(device), lengths, tag_hot.to(device),
-                                     captioner.vocab.start, captioner.vocab.end, beam, max_tokens)  # fmt: skip
-    return [captioner.vocab.decode(t) for t in tokens], scores.float().cpu().tolist()
 
 
 @torch.no_grad()

@@ -12,24 +12,12 @@ import json
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
+from blat_core.eval.fense import Fense
+from blat_core.eval.metric_models import LocalModels, MetricsUnavailable  # noqa: F401  (re-exported)
+
 CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
-
-
-class MetricsUnavailable(RuntimeError):
-    """A metric cannot run here (missing Java, model files); the message says what to provide."""
-
-
-@dataclass(frozen=True)
-class LocalModels:
-    """Where the optional metrics find their files (empty: that metric is reported unavailable)."""
-
-    corenlp_dir: str = ""
-    fense_sbert_dir: str = ""
-    fense_echecker: str = ""
-    fense_echecker_encoder_dir: str = ""
 
 
 def require_java() -> None:
@@ -68,7 +56,6 @@ def caption_scores(
 
 
 def _add_fense(scores: dict, candidates: list[str], references: list[list[str]], models: LocalModels) -> None:
-    from blat_core.eval.fense import Fense
 
     try:
         scorer = Fense(models.fense_sbert_dir, models.fense_echecker, models.fense_echecker_encoder_dir)

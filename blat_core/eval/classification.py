@@ -14,16 +14,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
+from blat_core.data.datasets import LABELLED_TARGETS, recipe
 from blat_core.data.prepared import PreparedDataset, read_classes
-
-SINGLE_LABEL = {"esc50", "us8k", "vggsound"}
-MULTI_LABEL = {"fsd50k", "audioset"}
-# (train splits, evaluation split) for the sets without folds; ESC-50 and US8K use their folds.
-SPLITS = {
-    "vggsound": (("train",), "test"),
-    "fsd50k": (("train", "val"), "eval"),
-    "audioset": (("balanced_train",), "eval"),
-}
 
 
 @dataclass
@@ -39,7 +31,7 @@ class LabelledClips:
 
     @property
     def multi_label(self) -> bool:
-        return self.name in MULTI_LABEL
+        return recipe(self.name).classification.multi_label
 
     def subset(self, keep: np.ndarray) -> LabelledClips:
         """The clips of boolean mask `keep` (class list unchanged)."""
@@ -56,19 +48,19 @@ class LabelledClips:
 
     def evaluation_sets(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train mask, test mask) per standard fold / split."""
-        if self.name in SPLITS:
-            train, test = SPLITS[self.name]
-            return [(np.isin(self.splits, train), self.splits == test)]
+        scoring = recipe(self.name).classification
+        if scoring.test_split is not None:
+            return [(np.isin(self.splits, scoring.train_splits), self.splits == scoring.test_split)]
         return [(self.folds != fold, self.folds == fold) for fold in sorted(set(self.folds.tolist()))]
 
 
 def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
     """Read a prepared classification set; AudioSet's classes are its ontology display names."""
     name = prepared.name
-    if name not in SINGLE_LABEL | MULTI_LABEL:
-        raise ValueError(f"{name} is not a classification dataset (one of {sorted(SINGLE_LABEL | MULTI_LABEL)})")
+    if name not in LABELLED_TARGETS:
+        raise ValueError(f"{name} is not a classification dataset (one of {', '.join(LABELLED_TARGETS)})")
     rows = list(prepared.rows())
-    if name == "audioset":
+    if recipe(name).classification.ontology_classes:
         classes = [display for _, display in read_classes(prepared.folder)]
         labels = [list(r["tag_names"]) for r in rows]
     else:

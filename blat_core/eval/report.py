@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from blat_core.data.datasets import recipe
+from blat_core.eval.schema import results, synthetic_captions
+
 # SPEC §3: the paper's headline numbers (percent).
 PAPER = {
     "table2_zeroshot": {"audiocaps": (32.6, 76.7, 23.5, 68.4), "clotho": (7.6, 31.5, 5.6, 23.8)},
@@ -39,8 +42,8 @@ PAPER = {
         "panns": {"esc50": 95.4, "us8k": 87.4, "vggsound": 55.3, "fsd50k": 57.6},
     },  # fmt: skip
 }
-CLASSIFICATION = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")
-PRIMARY = {"esc50": "accuracy", "us8k": "accuracy", "vggsound": "accuracy", "fsd50k": "mAP", "audioset": "mAP"}
+CLASSIFICATION = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
+PRIMARY = {name: recipe(name).classification.primary_metric for name in CLASSIFICATION}
 NOT_RUN = "not run yet"
 
 
@@ -61,7 +64,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def table2(metrics: dict) -> list[str]:
-    retrieval = metrics.get("evaluate_retrieval", {}).get("retrieval", {})
+    retrieval = results(metrics, "retrieval")
     header = ["model", "AudioCaps A→T R@1", "R@10", "T→A R@1", "R@10", "Clotho A→T R@1", "R@10", "T→A R@1", "R@10"]
     rows = []
     for name, label in (("blat_stage2", "BLAT zero-shot (ours)"), ("blat_realonly", "real-only (ours)"),
@@ -76,7 +79,7 @@ def table2(metrics: dict) -> list[str]:
     for key, label in (("table2_zeroshot", "BLAT zero-shot (paper)"), ("table2_finetuned", "BLAT fine-tuned (paper)"),
                        ("table2_scratch", "from scratch (paper)")):  # fmt: skip
         rows.append([label, *(paper(v) for d in ("audiocaps", "clotho") for v in PAPER[key][d])])
-    tuned = metrics.get("evaluate_retrieval_finetune", {}).get("retrieval_finetune", {})
+    tuned = results(metrics, "retrieval_finetune")
     for name, label in (("blat_stage2", "BLAT fine-tuned (ours)"), ("scratch", "from scratch (ours)")):
         cells = [label]
         for dataset in ("audiocaps", "clotho"):
@@ -90,7 +93,7 @@ def table2(metrics: dict) -> list[str]:
 
 
 def table3(metrics: dict) -> list[str]:
-    result = metrics.get("captioning_synthetic", {}).get("captioning_synthetic", {})
+    result = synthetic_captions(metrics)
     columns = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "fense")
     header = ["captions (AudioCaps test)", "BLEU-4", "ROUGE-L", "METEOR", "CIDEr", "SPICE", "FENSE"]
     rows = []
@@ -108,7 +111,7 @@ def table3(metrics: dict) -> list[str]:
 
 
 def table4(metrics: dict) -> list[str]:
-    result = metrics.get("evaluate_captioning", {}).get("captioning", {})
+    result = results(metrics, "captioning")
     columns = ("bleu_4", "rouge_l", "meteor", "cider", "spider", "fense")
     header = ["captioner features", "dataset", "BLEU-4", "ROUGE-L", "METEOR", "CIDEr", "SPIDEr", "FENSE"]
     rows, unavailable = [], {}
@@ -127,9 +130,9 @@ def table4(metrics: dict) -> list[str]:
 
 
 def table5(metrics: dict) -> list[str]:
-    zeroshot = metrics.get("evaluate_zeroshot", {}).get("zeroshot", {})
-    probe = metrics.get("evaluate_linear_probe", {}).get("linear_probe", {})
-    finetune = metrics.get("evaluate_finetune", {}).get("finetune", {})
+    zeroshot = results(metrics, "zeroshot")
+    probe = results(metrics, "linear_probe")
+    finetune = results(metrics, "finetune")
     header = ["setting", "ESC-50 acc", "US8K acc", "VGGSound acc (mAP)", "FSD50K mAP", "AudioSet mAP"]
     rows = []
     for name, label in (("blat_stage2", "zero-shot BLAT (ours)"), ("blat_realonly", "zero-shot real-only (ours)"),
@@ -172,12 +175,12 @@ def table5(metrics: dict) -> list[str]:
 def claims(metrics: dict) -> list[dict]:
     """Each miniature claim: holds / does not hold / not evaluated, with the numbers behind it."""
     out = []
-    table3_rows = metrics.get("captioning_synthetic", {}).get("captioning_synthetic", {})
+    table3_rows = synthetic_captions(metrics)
     if table3_rows:
         tags, notags = table3_rows["with_tag"]["cider"], table3_rows["without_tag"]["cider"]
         out.append(_claim("Tag guidance improves the synthetic captions (AudioCaps test CIDEr)", tags > notags,
                           f"with tags {tags:.3f} vs without {notags:.3f}"))  # fmt: skip
-    zeroshot = metrics.get("evaluate_zeroshot", {}).get("zeroshot", {})
+    zeroshot = results(metrics, "zeroshot")
     if zeroshot:
         blat = [zeroshot[d]["blat_stage2"][PRIMARY[d]] for d in CLASSIFICATION if d in zeroshot]
         real = [zeroshot[d]["blat_realonly"][PRIMARY[d]] for d in CLASSIFICATION if d in zeroshot]
@@ -193,14 +196,14 @@ def claims(metrics: dict) -> list[dict]:
             out.append(_claim("BLAT beats chance by a wide margin (ESC-50 zero-shot accuracy ≥ 3× chance)",
                               esc["accuracy"] >= 3 * esc["chance_accuracy"],
                               f"{100 * esc['accuracy']:.1f} vs chance {100 * esc['chance_accuracy']:.1f}"))  # fmt: skip
-    retrieval = metrics.get("evaluate_retrieval", {}).get("retrieval", {})
+    retrieval = results(metrics, "retrieval")
     if retrieval:
         pairs = [(retrieval[d]["blat_stage2"], retrieval[d]["blat_realonly"]) for d in retrieval]
         blat = sum(b[x]["R@1"] for b, _ in pairs for x in ("audio_to_text", "text_to_audio")) / (2 * len(pairs))
         real = sum(r[x]["R@1"] for _, r in pairs for x in ("audio_to_text", "text_to_audio")) / (2 * len(pairs))
         out.append(_claim("Synthetic pre-training improves zero-shot retrieval over real-only training (mean R@1)",
                           blat > real, f"{100 * blat:.1f} vs {100 * real:.1f}"))  # fmt: skip
-    probe = metrics.get("evaluate_linear_probe", {}).get("linear_probe", {})
+    probe = results(metrics, "linear_probe")
     if probe:
         sets = [d for d in CLASSIFICATION if d in probe and "tagger" in probe[d] and "blat_stage2" in probe[d]]
         blat = [probe[d]["blat_stage2"][PRIMARY[d]]["mean"] for d in sets]
@@ -208,7 +211,7 @@ def claims(metrics: dict) -> list[dict]:
         wins = sum(b > t for b, t in zip(blat, tagger, strict=True))
         out.append(_claim("BLAT's audio tower is a better linear-probe feature than the tagger's (PANNs)",
                           wins > len(sets) / 2, f"better on {wins} of {len(sets)} sets"))  # fmt: skip
-    captioning = metrics.get("evaluate_captioning", {}).get("captioning", {})
+    captioning = results(metrics, "captioning")
     targets = [d for d in captioning if "blat_stage2" in captioning[d] and "tagger" in captioning[d]]
     if targets:
         blat = [captioning[d]["blat_stage2"]["cider"] for d in targets]
@@ -220,7 +223,7 @@ def claims(metrics: dict) -> list[dict]:
     else:
         out.append({"claim": "BLAT's frozen frame features caption better than the tagger's", "status": "not evaluated",
                     "evidence": "evaluate@captioning has not run"})  # fmt: skip
-    finetune = metrics.get("evaluate_finetune", {}).get("finetune", {})
+    finetune = results(metrics, "finetune")
     sets = [d for d in CLASSIFICATION if "blat_stage2" in finetune.get(d, {}) and "tagger" in finetune.get(d, {})]
     if sets:
         blat = [finetune[d]["blat_stage2"][PRIMARY[d]]["mean"] for d in sets]
@@ -231,7 +234,7 @@ def claims(metrics: dict) -> list[dict]:
     else:
         out.append({"claim": "BLAT pre-training helps fine-tuned classification", "status": "not evaluated",
                     "evidence": "evaluate@finetune has not run"})  # fmt: skip
-    tuned = metrics.get("evaluate_retrieval_finetune", {}).get("retrieval_finetune", {})
+    tuned = results(metrics, "retrieval_finetune")
     targets = [d for d in tuned if "blat_stage2" in tuned[d] and "scratch" in tuned[d]]
     if targets:
         directions = ("audio_to_text", "text_to_audio")

@@ -77,7 +77,7 @@ def lr_multiplier(step: int, total: int, warmup: int, lr: float, final_lr: float
     return (final_lr / lr) ** min(1.0, progress)
 
 
-def _token_batch(vocab: Vocabulary, captions: list[str], device) -> torch.Tensor:
+def token_batch(vocab: Vocabulary, captions: list[str], device) -> torch.Tensor:
     encoded = [vocab.encode(c) for c in captions]
     tokens = torch.zeros(len(encoded), max(len(e) for e in encoded), dtype=torch.long)
     for row, ids in enumerate(encoded):
@@ -103,36 +103,54 @@ def train_captioner(
 ) -> tuple[dict | None, list[float]]:
     """Train; returns the selected state dict and the validation CIDEr per epoch (+ averaged model last).
 
-    Checkpoints after every epoch and resumes from a matching checkpoint; `stop_after_epochs` (a test's
-    stand-in for a killed run) returns (None, history) after that many epochs.
+    Runs the shared loop with one log window, one validation and one checkpoint per epoch;
+    `stop_after_epochs` (a test's stand-in for a killed run) returns (None, history) after that many epochs.
     """
     pairs = [(i, c) for i, caps in enumerate(train.captions) for c in caps]  # one item per training caption
     steps_per_epoch = max(1, len(pairs) // p.batch_size)
     total = p.epochs * steps_per_epoch
     optimizer = loop.adam(model.parameters(), p.lr, p.weight_decay, device)
-    start, saved = checkpointing.resume(checkpointer, model, optimizer, total)
-    recent, history = saved.get("recent", []), saved.get("history", [])
-    best = saved.get("best", (float("-inf"), None))
-    curves = loop.Curves(curves_folder, start) if curves_folder is not None else None
-    for epoch in range(start // steps_per_epoch, p.epochs):
-        ratio = teacher_forcing(epoch, p)
-        loss = _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device)
+    state: dict = {"recent": [], "history": [], "best": (float("-inf"), None)}
+
+    def batches(start: int):
+        for step in range(start, total):
+            batch = sampling.epoch_batches(p.seed, step, len(pairs), p.batch_size)
+            frames, lengths, tags = train.batch([pairs[i][0] for i in batch], device)
+            yield step, frames, lengths, tags, token_batch(vocab, [pairs[i][1] for i in batch], device)
+
+    def step_fn(batch) -> dict:
+        step, frames, lengths, tags, tokens = batch
+        ratio = teacher_forcing(step // steps_per_epoch, p)
+        return {"loss": caption_step(model, optimizer, vocab, frames, lengths, tags, tokens, ratio, p, device)}
+
+    def evaluate(done: int) -> dict[str, float]:
+        epoch = done // steps_per_epoch - 1
         score = evaluate_cider(model, vocab, val, p, device)
-        history.append(score)
-        log.info("epoch %d/%d loss %.4f teacher forcing %.2f val CIDEr %.4f", epoch + 1, p.epochs, loss, ratio, score)
-        step = (epoch + 1) * steps_per_epoch
-        if curves:
-            lr = optimizer.param_groups[0]["lr"]
-            curves.log(step, {"loss": loss, "val_cider": score, "lr": lr, "teacher_forcing": ratio})
-        state = copy.deepcopy(model.state_dict())
-        recent = (recent + [state])[-p.average_last :]
-        if score > best[0]:
-            best = (score, state)
-        if epoch + 1 < p.epochs:
-            checkpointer.save(step, model, optimizer, {"recent": recent, "history": history, "best": best})
-        if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and epoch + 1 < p.epochs:
-            return None, history
+        state["history"].append(score)
+        log.info("epoch %d/%d val CIDEr %.4f", epoch + 1, p.epochs, score)
+        snapshot = copy.deepcopy(model.state_dict())
+        state["recent"] = (state["recent"] + [snapshot])[-p.average_last :]
+        if score > state["best"][0]:
+            state["best"] = (score, snapshot)
+        return {"val_cider": score}
+
+    schedule = loop.LoopSchedule(
+        total,
+        lambda step: lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr),
+        log_every=steps_per_epoch,
+        checkpoint_every=steps_per_epoch,
+        evaluate_every=steps_per_epoch,
+    )
+    stop_after = stop_after_epochs * steps_per_epoch if stop_after_epochs is not None else None
+    reached = loop.train_steps(
+        model, optimizer, batches, step_fn, schedule, checkpointer, curves_folder, evaluate=evaluate,
+        curve_values=lambda done: {"teacher_forcing": teacher_forcing(done // steps_per_epoch - 1, p)},
+        extra_state=state, stop_after=stop_after,
+    )  # fmt: skip
+    if reached < total:
+        return None, state["history"]
     # Weight averaging over the last epochs (SPEC §2); kept only if it validates at least as well.
+    recent, best, history = state["recent"], state["best"], state["history"]
     averaged = {
         k: sum(s[k].float() for s in recent) / len(recent) if recent[0][k].is_floating_point() else recent[-1][k]
         for k in recent[0]
@@ -141,45 +159,33 @@ def train_captioner(
     averaged_score = evaluate_cider(model, vocab, val, p, device)
     history.append(averaged_score)
     log.info("averaged last %d epochs: val CIDEr %.4f (best single epoch %.4f)", len(recent), averaged_score, best[0])
-    if curves:
-        curves.close()
     checkpointer.clear()
     return (averaged if averaged_score >= best[0] else best[1]), history
 
 
-def _train_epoch(model, optimizer, vocab, train, pairs, epoch, steps_per_epoch, total, ratio, p, device) -> float:
-    """One epoch of label-smoothed cross-entropy with scheduled sampling; returns the mean loss."""
-    model.train()
-    losses = []
-    for position in range(steps_per_epoch):
-        step = epoch * steps_per_epoch + position
-        batch = sampling.epoch_batches(p.seed, step, len(pairs), p.batch_size)
-        frames, lengths, tags = train.batch([pairs[i][0] for i in batch], device)
-        tokens = _token_batch(vocab, [pairs[i][1] for i in batch], device)
-        inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, L-1) each
-        if ratio < 1.0:
-            # Scheduled sampling: replace a share of the gold previous words by the model's own guesses.
-            with torch.no_grad(), compute.autocast(device):
-                predicted = model(frames, lengths, tags, inputs).argmax(-1)
-            use_predicted = torch.rand(inputs.shape, device=device) >= ratio
-            use_predicted[:, 0] = False  # <start> stays
-            inputs = torch.where(use_predicted & (inputs != vocab.pad), torch.roll(predicted, 1, dims=1), inputs)
-        for group in optimizer.param_groups:
-            group["lr"] = p.lr * lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr)
-        with compute.autocast(device):
-            logits = model(frames, lengths, tags, inputs)  # (B, L-1, vocab)
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]).float(),
-                targets.reshape(-1),
-                ignore_index=vocab.pad,
-                label_smoothing=p.label_smoothing,
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
-        optimizer.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
+def caption_step(model, optimizer, vocab, frames, lengths, tags, tokens, ratio: float, p: CaptionerParams, device):
+    """One update of label-smoothed cross-entropy with scheduled sampling; returns the loss (detached)."""
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]  # (B, L-1) each
+    if ratio < 1.0:
+        # Scheduled sampling: replace a share of the gold previous words by the model's own guesses.
+        with torch.no_grad(), compute.autocast(device):
+            predicted = model(frames, lengths, tags, inputs).argmax(-1)
+        use_predicted = torch.rand(inputs.shape, device=device) >= ratio
+        use_predicted[:, 0] = False  # <start> stays
+        inputs = torch.where(use_predicted & (inputs != vocab.pad), torch.roll(predicted, 1, dims=1), inputs)
+    with compute.autocast(device):
+        logits = model(frames, lengths, tags, inputs)  # (B, L-1, vocab)
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]).float(),
+            targets.reshape(-1),
+            ignore_index=vocab.pad,
+            label_smoothing=p.label_smoothing,
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
+    optimizer.step()
+    return loss.detach()
 
 
 @torch.no_grad()

@@ -1,9 +1,9 @@
 """Fine-tuned classification (paper Table 5, bottom): the whole audio tower plus one linear layer on
-its clip embedding, trained on a dataset's training fold and scored on its test fold."""
+its clip embedding, trained through the shared loop on a dataset's training fold, scored on its test fold."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -13,37 +13,58 @@ from blat_core import compute
 from blat_core.data import batching
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval.classification import LabelledClips, score
-from blat_core.train import sampling
+from blat_core.train import checkpointing, loop, sampling
 
 
-def finetune_classifier(
+class TowerClassifier(torch.nn.Module):
+    """An audio tower and a linear head on its clip embedding."""
+
+    def __init__(self, tower: torch.nn.Module, num_classes: int):
+        super().__init__()
+        self.tower = tower
+        self.head = torch.nn.Linear(tower.embedding_dim, num_classes)
+
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tower.forward_embedding(wave, lengths))  # (B, classes)
+
+
+def train_classifier(
     make_tower: Callable[[], torch.nn.Module],
     data: LabelledClips,
     prepared: PreparedDataset,
     train: np.ndarray,
-    test: np.ndarray,
     seed: int,
     steps: int,
     batch_size: int,
     lr: float,
     max_samples: int,
     device: torch.device,
-) -> dict[str, float]:
-    """Train tower + head for `steps` (Adam; the new head at 10x the tower's LR); metrics on the test clips."""
+    checkpointer: checkpointing.Checkpointer,
+    checkpoint_every: int,
+    stop_after: int | None = None,
+) -> TowerClassifier | None:
+    """Train tower + head for `steps` on the clips of mask `train` (Adam; the new head at 10x the tower's
+    LR); None when stopped early by `stop_after` (a test's stand-in for a killed run)."""
     compute.seed_everything(seed)
-    tower = make_tower().to(device).train()
-    head = torch.nn.Linear(tower.embedding_dim, len(data.classes)).to(device)
-    groups = [{"params": tower.parameters(), "lr": lr}, {"params": head.parameters(), "lr": 10 * lr}]
-    optimizer = torch.optim.Adam(groups)
+    model = TowerClassifier(make_tower(), len(data.classes)).to(device)
+    groups = [{"params": model.tower.parameters(), "lr": lr}, {"params": model.head.parameters(), "lr": 10 * lr}]
+    optimizer = torch.optim.Adam(groups, fused=device.type == "cuda")
     train_ids = [a for a, keep in zip(data.audio_ids, train, strict=True) if keep]
     targets = torch.as_tensor(data.targets[train])
     clips = batching.ClipDataset(prepared, train_ids, max_samples)
-    for step in range(steps):
-        indices = sampling.epoch_batches(seed, step, len(train_ids), min(batch_size, len(train_ids)))
-        waves, lengths, _ = batching.pad_collate([clips[(int(i), (seed, step, k))] for k, i in enumerate(indices)])
+    plan_size = min(batch_size, len(train_ids))
+
+    def batches(start: int) -> Iterator:
+        for step in range(start, steps):
+            indices = sampling.epoch_batches(seed, step, len(train_ids), plan_size)
+            waves, lengths, _ = batching.pad_collate([clips[(int(i), (seed, step, k))] for k, i in enumerate(indices)])
+            yield waves, lengths, targets[indices]
+
+    def step_fn(batch) -> dict:
+        waves, lengths, batch_targets = batch
         with compute.autocast(device):
-            logits = head(tower.forward_embedding(batching.to_device_float(waves, device), lengths.to(device))).float()
-        batch_targets = targets[indices].to(device)
+            logits = model(batching.to_device_float(waves, device), lengths.to(device)).float()
+        batch_targets = batch_targets.to(device)
         if data.multi_label:
             loss = F.binary_cross_entropy_with_logits(logits, batch_targets)
         else:
@@ -51,12 +72,26 @@ def finetune_classifier(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    tower.eval()
+        return {"loss": loss.detach(), "batch_size": len(batch_targets)}
+
+    schedule = loop.LoopSchedule(steps, lambda step: 1.0, max(1, steps // 4), checkpoint_every)  # a constant LR
+    reached = loop.train_steps(model, optimizer, batches, step_fn, schedule, checkpointer, stop_after=stop_after)
+    if reached < steps:
+        return None
+    checkpointer.clear()
+    return model
+
+
+@torch.no_grad()
+def score_classifier(
+    model: TowerClassifier, data: LabelledClips, prepared: PreparedDataset, test: np.ndarray, batch_size: int, device
+) -> dict[str, float]:
+    """Metrics of the fine-tuned model on the clips of mask `test` (whole clips, eval mode)."""
+    model.eval()
     test_ids = [a for a, keep in zip(data.audio_ids, test, strict=True) if keep]
     scores = np.zeros((len(test_ids), len(data.classes)), dtype=np.float32)
-    with torch.no_grad():
-        for wave, lengths, indices in batching.full_clips(prepared, test_ids, batch_size, device):
-            with compute.autocast(device):
-                embedding = tower.forward_embedding(wave, lengths)
-            scores[indices.numpy()] = head(embedding.float()).cpu().numpy()
+    for wave, lengths, indices in batching.full_clips(prepared, test_ids, batch_size, device):
+        with compute.autocast(device):
+            embedding = model.tower.forward_embedding(wave, lengths)
+        scores[indices.numpy()] = model.head(embedding.float()).cpu().numpy()
     return score(data, test, scores)

@@ -23,9 +23,8 @@ import torch
 from blat_core import compute
 from blat_core.data import batching
 from blat_core.data.pairs import PairClips, Pairs, RetrievalSet
-from blat_core.eval.retrieval import retrieval_metrics
+from blat_core.eval.retrieval import score_retrieval
 from blat_core.models.biencoder import BiEncoder, ContrastiveLoss
-from blat_core.models.embed import embed_captions, embed_clips
 from blat_core.params import ParamsError, bounded
 from blat_core.train import checkpointing, loop, sampling, schedules
 from blat_core.train.distributed import Ranks
@@ -105,13 +104,6 @@ def contrastive_step(parts: StepParts, batch) -> dict[str, float]:
     parts.optimizer.step()
     # Detached tensors, not floats: no host sync per step; train_steps reads them when it logs.
     return {"loss": loss.detach(), "logit_scale": out.logit_scale.detach(), "batch_size": len(indices)}
-
-
-def validate(model: BiEncoder, tokenizer, val: RetrievalSet, batch_size: int, device, workers: int = 0) -> dict:
-    """Retrieval on a held-out split: full clips, eval mode."""
-    audio = embed_clips(model, val.prepared, val.audio_ids, batch_size, device, workers)
-    text = embed_captions(model, tokenizer, val.captions, batch_size, device)
-    return retrieval_metrics(audio @ text.t(), val.caption_audio)
 
 
 def local_batch_size(global_batch: int, ranks: Ranks) -> int:
@@ -206,7 +198,7 @@ def contrastive_training(
     state: dict = {"history": [], "best": {"geometric_mean": -1.0, "step": 0}, "best_state": None}
 
     def evaluate(done: int) -> dict[str, float]:
-        metrics = validate(model, tokenizer, val, run.eval_batch_size, device, workers)
+        metrics = score_retrieval(model, tokenizer, val, run.eval_batch_size, device, workers)
         flat = {f"val/{d}/{k}": v for d in ("audio_to_text", "text_to_audio") for k, v in metrics[d].items()}
         flat["val/geometric_mean"] = metrics["geometric_mean"]
         state["history"].append({"step": done, **metrics})

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from blat_core.data.demo import synth
+
 Generator = Callable[[np.random.Generator, int, float], np.ndarray]
 
 
@@ -25,110 +27,42 @@ class EventClass:
     generate: Generator
 
 
-# ---------------------------------------------------------------- building blocks
-def _time(sr: int, seconds: float) -> np.ndarray:
-    return np.arange(max(1, int(round(sr * seconds)))) / sr
-
-
-def _harmonics(phase: np.ndarray, amplitudes: list[float]) -> np.ndarray:
-    return sum(a * np.sin((k + 1) * phase) for k, a in enumerate(amplitudes))
-
-
-def _phase(freq: np.ndarray | float, sr: int, length: int) -> np.ndarray:
-    freq = np.broadcast_to(np.asarray(freq, dtype=np.float64), (length,))
-    return 2 * np.pi * np.cumsum(freq) / sr
-
-
-def _band_noise(rng: np.random.Generator, sr: int, length: int, low: float, high: float) -> np.ndarray:
-    """White noise band-limited to [low, high] Hz by an FFT mask."""
-    spectrum = np.fft.rfft(rng.standard_normal(length))
-    freqs = np.fft.rfftfreq(length, 1 / sr)
-    spectrum[(freqs < low) | (freqs > min(high, sr / 2))] = 0
-    noise = np.fft.irfft(spectrum, n=length)
-    return noise / (np.abs(noise).max() + 1e-9)
-
-
-def _decay(length: int, sr: int, seconds: float) -> np.ndarray:
-    return np.exp(-np.arange(length) / (sr * seconds))
-
-
-def _attack_release(length: int, sr: int, attack: float = 0.01, release: float = 0.05) -> np.ndarray:
-    env = np.ones(length)
-    a, r = min(length, int(sr * attack)), min(length, int(sr * release))
-    if a:
-        env[:a] = np.linspace(0, 1, a)
-    if r:
-        env[-r:] *= np.linspace(1, 0, r)
-    return env
-
-
-def _place(length: int, pieces: list[tuple[int, np.ndarray]]) -> np.ndarray:
-    out = np.zeros(length)
-    for start, piece in pieces:
-        end = min(length, start + len(piece))
-        if start < end:
-            out[start:end] += piece[: end - start]
-    return out
-
-
-def _repeat(
-    rng: np.random.Generator,
-    sr: int,
-    seconds: float,
-    make: Callable[[], np.ndarray],
-    gap: tuple[float, float],
-    count: tuple[int, int],
-) -> np.ndarray:
-    """Repeat `make()` a random number of times with random gaps, trimmed to `seconds`."""
-    pieces, cursor = [], 0
-    for _ in range(rng.integers(count[0], count[1] + 1)):
-        piece = make()
-        pieces.append((cursor, piece))
-        cursor += len(piece) + int(sr * rng.uniform(*gap))
-    length = min(cursor, int(sr * seconds))
-    return _place(max(length, 1), pieces)
-
-
-def _nyq(sr: int, freq: float) -> float:
-    return min(freq, 0.45 * sr)
-
-
 # ---------------------------------------------------------------- generators
 def bark(rng, sr, seconds):
     f0 = rng.uniform(250, 600)
 
     def one():
-        t = _time(sr, rng.uniform(0.08, 0.2))
+        t = synth.time(sr, rng.uniform(0.08, 0.2))
         glide = f0 * (1 + 0.4 * np.exp(-t / 0.03))
-        tone = _harmonics(_phase(glide, sr, len(t)), [1, 0.7, 0.5, 0.3, 0.2])
-        rough = _band_noise(rng, sr, len(t), 400, 3000)
-        return (tone + 0.6 * rough) * _decay(len(t), sr, 0.05) * _attack_release(len(t), sr, 0.005, 0.02)
+        tone = synth.harmonics(synth.phase(glide, sr, len(t)), [1, 0.7, 0.5, 0.3, 0.2])
+        rough = synth.band_noise(rng, sr, len(t), 400, 3000)
+        return (tone + 0.6 * rough) * synth.decay(len(t), sr, 0.05) * synth.attack_release(len(t), sr, 0.005, 0.02)
 
-    return _repeat(rng, sr, seconds, one, (0.12, 0.4), (2, 5))
+    return synth.repeat(rng, sr, seconds, one, (0.12, 0.4), (2, 5))
 
 
 def meow(rng, sr, seconds):
-    t = _time(sr, min(seconds, rng.uniform(0.5, 1.1)))
+    t = synth.time(sr, min(seconds, rng.uniform(0.5, 1.1)))
     f0 = rng.uniform(400, 750)
     contour = f0 * (1 + 0.35 * np.sin(np.pi * t / t[-1])) * (1 + 0.02 * np.sin(2 * np.pi * 6 * t))
-    tone = _harmonics(_phase(contour, sr, len(t)), [1, 0.8, 0.5, 0.4, 0.2, 0.1])
+    tone = synth.harmonics(synth.phase(contour, sr, len(t)), [1, 0.8, 0.5, 0.4, 0.2, 0.1])
     return tone * np.clip(np.sin(np.pi * t / t[-1]), 0, 1) ** 0.7
 
 
 def bird(rng, sr, seconds):
-    base = _nyq(sr, rng.uniform(2500, 5000))
+    base = synth.nyq(sr, rng.uniform(2500, 5000))
 
     def one():
-        t = _time(sr, rng.uniform(0.04, 0.12))
+        t = synth.time(sr, rng.uniform(0.04, 0.12))
         sweep = base * (1 + rng.uniform(-0.4, 0.4) * t / t[-1])
-        return np.sin(_phase(sweep, sr, len(t))) * np.hanning(len(t))
+        return np.sin(synth.phase(sweep, sr, len(t))) * np.hanning(len(t))
 
-    return _repeat(rng, sr, seconds, one, (0.03, 0.25), (4, 12))
+    return synth.repeat(rng, sr, seconds, one, (0.03, 0.25), (4, 12))
 
 
 def cricket(rng, sr, seconds):
-    t = _time(sr, seconds)
-    carrier = np.sin(2 * np.pi * _nyq(sr, rng.uniform(3800, 5200)) * t)
+    t = synth.time(sr, seconds)
+    carrier = np.sin(2 * np.pi * synth.nyq(sr, rng.uniform(3800, 5200)) * t)
     pulses = (np.sin(2 * np.pi * rng.uniform(25, 45) * t) > 0.2).astype(float)
     chirp_rate = rng.uniform(1.5, 3.0)
     groups = (np.sin(2 * np.pi * chirp_rate * t) > -0.1).astype(float)
@@ -136,37 +70,37 @@ def cricket(rng, sr, seconds):
 
 
 def siren(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     low, high = rng.uniform(500, 750), rng.uniform(1100, 1600)
     rate = rng.uniform(0.15, 0.5) if rng.random() < 0.6 else rng.uniform(1.0, 1.6)
     sweep = low + (high - low) * (0.5 + 0.5 * np.sin(2 * np.pi * rate * t))
-    return _harmonics(_phase(sweep, sr, len(t)), [1, 0.4, 0.25, 0.1])
+    return synth.harmonics(synth.phase(sweep, sr, len(t)), [1, 0.4, 0.25, 0.1])
 
 
 def church_bell(rng, sr, seconds):
     f0 = rng.uniform(180, 450)
     ratios = [0.5, 1.0, 1.19, 1.5, 2.0, 2.52, 3.01]
     ring, period = rng.uniform(1.0, 2.0), rng.uniform(0.7, 1.5)
-    t = _time(sr, min(seconds, 2.5))
+    t = synth.time(sr, min(seconds, 2.5))
     strike = sum(
-        np.sin(2 * np.pi * _nyq(sr, f0 * r) * t) * np.exp(-t * (1 + k) / ring) / (1 + 0.3 * k)
+        np.sin(2 * np.pi * synth.nyq(sr, f0 * r) * t) * np.exp(-t * (1 + k) / ring) / (1 + 0.3 * k)
         for k, r in enumerate(ratios)
     )
     count = int(rng.integers(2, 6))
-    return _place(int(sr * seconds), [(int(sr * k * period), strike) for k in range(count)])
+    return synth.place(int(sr * seconds), [(int(sr * k * period), strike) for k in range(count)])
 
 
 def engine(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     firing = rng.uniform(25, 70) * (1 + 0.05 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t))
-    tone = _harmonics(_phase(firing, sr, len(t)), [1, 0.8, 0.6, 0.5, 0.3, 0.3, 0.2, 0.1])
-    rumble = _band_noise(rng, sr, len(t), 30, 400)
+    tone = synth.harmonics(synth.phase(firing, sr, len(t)), [1, 0.8, 0.6, 0.5, 0.3, 0.3, 0.2, 0.1])
+    rumble = synth.band_noise(rng, sr, len(t), 30, 400)
     return tone + 0.8 * rumble
 
 
 def rain(rng, sr, seconds):
-    length = len(_time(sr, seconds))
-    hiss = _band_noise(rng, sr, length, rng.uniform(1500, 3000), 9000)
+    length = len(synth.time(sr, seconds))
+    hiss = synth.band_noise(rng, sr, length, rng.uniform(1500, 3000), 9000)
     drops = np.zeros(length)
     idx = rng.integers(0, length, int(rng.uniform(40, 120) * seconds))
     drops[idx] = rng.uniform(0.5, 1.5, len(idx))
@@ -175,23 +109,23 @@ def rain(rng, sr, seconds):
 
 
 def wind(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     gust = 0.5 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 0.4) * t + rng.uniform(0, 6))
-    return _band_noise(rng, sr, len(t), 40, rng.uniform(400, 900)) * (0.3 + gust)
+    return synth.band_noise(rng, sr, len(t), 40, rng.uniform(400, 900)) * (0.3 + gust)
 
 
 def thunder(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     start = rng.uniform(0, 0.3 * seconds)
     env = np.where(t >= start, np.exp(-(t - start) / rng.uniform(0.8, 1.6)), 0.0)
     crack = np.where((t >= start) & (t < start + 0.08), 1.0, 0.0)
-    return _band_noise(rng, sr, len(t), 20, 250) * env + 0.5 * _band_noise(rng, sr, len(t), 500, 5000) * crack
+    return synth.band_noise(rng, sr, len(t), 20, 250) * env + 0.5 * synth.band_noise(rng, sr, len(t), 500, 5000) * crack
 
 
 def speech(rng, sr, seconds):
-    t = _time(sr, min(seconds, rng.uniform(1.5, 3.5)))
+    t = synth.time(sr, min(seconds, rng.uniform(1.5, 3.5)))
     f0 = rng.uniform(95, 230) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(1, 3) * t))
-    phase = _phase(f0, sr, len(t))
+    phase = synth.phase(f0, sr, len(t))
     glottal = sum(np.sin(k * phase) / k for k in range(1, 25 if sr > 20000 else 15))
     vowels = [(700, 1200), (300, 2300), (500, 1000), (400, 2000), (600, 1700)]
     syllable_rate = rng.uniform(3, 5.5)
@@ -208,19 +142,20 @@ def baby_cry(rng, sr, seconds):
     f0 = rng.uniform(350, 550)
 
     def one():
-        t = _time(sr, rng.uniform(0.6, 1.2))
+        t = synth.time(sr, rng.uniform(0.6, 1.2))
         contour = f0 * (1 + 0.15 * np.sin(np.pi * t / t[-1])) * (1 + 0.04 * np.sin(2 * np.pi * 9 * t))
-        return _harmonics(_phase(contour, sr, len(t)), [1, 0.9, 0.7, 0.5, 0.3]) * np.sin(np.pi * t / t[-1])
+        return synth.harmonics(synth.phase(contour, sr, len(t)), [1, 0.9, 0.7, 0.5, 0.3]) * np.sin(np.pi * t / t[-1])
 
-    return _repeat(rng, sr, seconds, one, (0.2, 0.5), (2, 4))
+    return synth.repeat(rng, sr, seconds, one, (0.2, 0.5), (2, 4))
 
 
 def cough(rng, sr, seconds):
     def one():
         length = int(sr * rng.uniform(0.15, 0.3))
-        return _band_noise(rng, sr, length, 250, 3500) * _decay(length, sr, 0.06) * _attack_release(length, sr, 0.003)
+        noise = synth.band_noise(rng, sr, length, 250, 3500)
+        return noise * synth.decay(length, sr, 0.06) * synth.attack_release(length, sr, 0.003)
 
-    return _repeat(rng, sr, seconds, one, (0.1, 0.5), (1, 3))
+    return synth.repeat(rng, sr, seconds, one, (0.1, 0.5), (1, 3))
 
 
 def footsteps(rng, sr, seconds):
@@ -228,19 +163,19 @@ def footsteps(rng, sr, seconds):
 
     def one():
         length = int(sr * 0.09)
-        thud = _band_noise(rng, sr, length, 60, rng.uniform(500, 1500)) * _decay(length, sr, 0.02)
+        thud = synth.band_noise(rng, sr, length, 60, rng.uniform(500, 1500)) * synth.decay(length, sr, 0.02)
         gap = np.zeros(int(sr * step) - length)
         return np.concatenate([thud, gap])
 
-    return _repeat(rng, sr, seconds, one, (0.0, 0.02), (3, 8))
+    return synth.repeat(rng, sr, seconds, one, (0.0, 0.02), (3, 8))
 
 
 def applause(rng, sr, seconds):
-    length = len(_time(sr, seconds))
+    length = len(synth.time(sr, seconds))
     claps = np.zeros(length)
     idx = rng.integers(0, length, int(rng.uniform(25, 60) * seconds))
     claps[idx] = rng.uniform(0.5, 1.0, len(idx))
-    burst = _band_noise(rng, sr, int(sr * 0.01), 600, 6000) * _decay(int(sr * 0.01), sr, 0.002)
+    burst = synth.band_noise(rng, sr, int(sr * 0.01), 600, 6000) * synth.decay(int(sr * 0.01), sr, 0.002)
     return np.convolve(claps, burst, mode="same")
 
 
@@ -248,10 +183,11 @@ def knock(rng, sr, seconds):
     f = rng.uniform(140, 380)
 
     def one():
-        t = _time(sr, 0.12)
-        return (np.sin(2 * np.pi * f * t) + 0.3 * _band_noise(rng, sr, len(t), 1000, 4000)) * _decay(len(t), sr, 0.015)
+        t = synth.time(sr, 0.12)
+        tone = np.sin(2 * np.pi * f * t) + 0.3 * synth.band_noise(rng, sr, len(t), 1000, 4000)
+        return tone * synth.decay(len(t), sr, 0.015)
 
-    return _repeat(rng, sr, seconds, one, (0.06, 0.25), (2, 5))
+    return synth.repeat(rng, sr, seconds, one, (0.06, 0.25), (2, 5))
 
 
 def tick_tock(rng, sr, seconds):
@@ -260,41 +196,41 @@ def tick_tock(rng, sr, seconds):
     count = [0]
 
     def one():
-        t = _time(sr, period)
+        t = synth.time(sr, period)
         tone = tones[count[0] % 2]
         count[0] += 1
-        return np.sin(2 * np.pi * _nyq(sr, tone) * t) * _decay(len(t), sr, 0.004)
+        return np.sin(2 * np.pi * synth.nyq(sr, tone) * t) * synth.decay(len(t), sr, 0.004)
 
-    return _repeat(rng, sr, seconds, one, (0.0, 0.0), (4, 14))
+    return synth.repeat(rng, sr, seconds, one, (0.0, 0.0), (4, 14))
 
 
 def alarm_clock(rng, sr, seconds):
-    f = _nyq(sr, rng.uniform(1800, 3200))
+    f = synth.nyq(sr, rng.uniform(1800, 3200))
 
     def one():
-        t = _time(sr, rng.uniform(0.06, 0.12))
+        t = synth.time(sr, rng.uniform(0.06, 0.12))
         beep = np.sign(np.sin(2 * np.pi * f * t)) * 0.6 + np.sin(2 * np.pi * f * t) * 0.4
-        return beep * _attack_release(len(t), sr, 0.002, 0.005)
+        return beep * synth.attack_release(len(t), sr, 0.002, 0.005)
 
-    return _repeat(rng, sr, seconds, one, (0.05, 0.1), (6, 20))
+    return synth.repeat(rng, sr, seconds, one, (0.05, 0.1), (6, 20))
 
 
 def telephone(rng, sr, seconds):
     pair = (rng.uniform(400, 460), rng.uniform(470, 520))
 
     def one():
-        t = _time(sr, rng.uniform(0.8, 1.6))
+        t = synth.time(sr, rng.uniform(0.8, 1.6))
         trill = 0.5 + 0.5 * np.sign(np.sin(2 * np.pi * rng.uniform(15, 25) * t))
         return (np.sin(2 * np.pi * pair[0] * t) + np.sin(2 * np.pi * pair[1] * t)) * trill
 
-    return _repeat(rng, sr, seconds, one, (0.6, 1.5), (1, 3))
+    return synth.repeat(rng, sr, seconds, one, (0.6, 1.5), (1, 3))
 
 
 def car_horn(rng, sr, seconds):
-    t = _time(sr, min(seconds, rng.uniform(0.3, 1.3)))
+    t = synth.time(sr, min(seconds, rng.uniform(0.3, 1.3)))
     f = rng.uniform(330, 480)
     tone = sum(np.tanh(3 * np.sin(2 * np.pi * f * r * t)) for r in (1.0, 1.26))
-    return tone * _attack_release(len(t), sr, 0.01, 0.03)
+    return tone * synth.attack_release(len(t), sr, 0.01, 0.03)
 
 
 def piano(rng, sr, seconds):
@@ -302,31 +238,31 @@ def piano(rng, sr, seconds):
     note_len = rng.uniform(0.2, 0.5)
 
     def one():
-        t = _time(sr, note_len * rng.choice([1, 2]))
+        t = synth.time(sr, note_len * rng.choice([1, 2]))
         f = rng.choice(scale)
-        return _harmonics(2 * np.pi * f * t, [1, 0.5, 0.3, 0.15, 0.1]) * _decay(len(t), sr, 0.35)
+        return synth.harmonics(2 * np.pi * f * t, [1, 0.5, 0.3, 0.15, 0.1]) * synth.decay(len(t), sr, 0.35)
 
-    return _repeat(rng, sr, seconds, one, (0.0, 0.05), (4, 12))
+    return synth.repeat(rng, sr, seconds, one, (0.0, 0.05), (4, 12))
 
 
 def flute(rng, sr, seconds):
     scale = 523 * 2 ** (np.array([0, 2, 3, 5, 7, 8, 10]) / 12)
 
     def one():
-        t = _time(sr, rng.uniform(0.3, 0.8))
+        t = synth.time(sr, rng.uniform(0.3, 0.8))
         f = rng.choice(scale) * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))
-        tone = _harmonics(_phase(f, sr, len(t)), [1, 0.2, 0.1])
-        breath = _band_noise(rng, sr, len(t), 1000, 6000)
-        return (tone + 0.08 * breath) * _attack_release(len(t), sr, 0.05, 0.08)
+        tone = synth.harmonics(synth.phase(f, sr, len(t)), [1, 0.2, 0.1])
+        breath = synth.band_noise(rng, sr, len(t), 1000, 6000)
+        return (tone + 0.08 * breath) * synth.attack_release(len(t), sr, 0.05, 0.08)
 
-    return _repeat(rng, sr, seconds, one, (0.0, 0.08), (3, 8))
+    return synth.repeat(rng, sr, seconds, one, (0.0, 0.08), (3, 8))
 
 
 def drill(rng, sr, seconds):
-    t = _time(sr, min(seconds, rng.uniform(1.0, 3.0)))
+    t = synth.time(sr, min(seconds, rng.uniform(1.0, 3.0)))
     f = rng.uniform(600, 1200) * (1 + 0.3 * np.minimum(t / 0.5, 1))
-    whine = _harmonics(_phase(f, sr, len(t)), [1, 0.6, 0.4, 0.3])
-    return (whine + 0.4 * _band_noise(rng, sr, len(t), 2000, 8000)) * _attack_release(len(t), sr, 0.05, 0.1)
+    whine = synth.harmonics(synth.phase(f, sr, len(t)), [1, 0.6, 0.4, 0.3])
+    return (whine + 0.4 * synth.band_noise(rng, sr, len(t), 2000, 8000)) * synth.attack_release(len(t), sr, 0.05, 0.1)
 
 
 def jackhammer(rng, sr, seconds):
@@ -334,35 +270,35 @@ def jackhammer(rng, sr, seconds):
 
     def one():
         length = int(sr / rate)
-        hit = _band_noise(rng, sr, length, 100, 5000) * _decay(length, sr, 0.012)
-        return hit + 0.4 * np.sin(2 * np.pi * rng.uniform(1500, 2500) * _time(sr, length / sr)) * _decay(
+        hit = synth.band_noise(rng, sr, length, 100, 5000) * synth.decay(length, sr, 0.012)
+        return hit + 0.4 * np.sin(2 * np.pi * rng.uniform(1500, 2500) * synth.time(sr, length / sr)) * synth.decay(
             length, sr, 0.01
         )
 
-    return _repeat(rng, sr, seconds, one, (0.0, 0.0), (int(rate), int(rate * 3)))
+    return synth.repeat(rng, sr, seconds, one, (0.0, 0.0), (int(rate), int(rate * 3)))
 
 
 def gunshot(rng, sr, seconds):
     def one():
         length = int(sr * rng.uniform(0.25, 0.5))
-        return _band_noise(rng, sr, length, 80, 8000) * _decay(length, sr, rng.uniform(0.03, 0.08))
+        return synth.band_noise(rng, sr, length, 80, 8000) * synth.decay(length, sr, rng.uniform(0.03, 0.08))
 
-    return _repeat(rng, sr, seconds, one, (0.1, 0.7), (1, 3))
+    return synth.repeat(rng, sr, seconds, one, (0.1, 0.7), (1, 3))
 
 
 def helicopter(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     blade = rng.uniform(4, 8)
     thumps = np.clip(np.sin(2 * np.pi * blade * t), 0, 1) ** 8
-    body = _band_noise(rng, sr, len(t), 40, 600)
+    body = synth.band_noise(rng, sr, len(t), 40, 600)
     whine = 0.15 * np.sin(2 * np.pi * rng.uniform(900, 1300) * t)
     return body * (0.2 + thumps) + whine
 
 
 def water_tap(rng, sr, seconds):
-    t = _time(sr, seconds)
+    t = synth.time(sr, seconds)
     bubbles = 0.6 + 0.4 * np.abs(np.sin(2 * np.pi * rng.uniform(5, 12) * t + rng.uniform(0, 3)))
-    return _band_noise(rng, sr, len(t), rng.uniform(800, 1500), _nyq(sr, rng.uniform(4000, 7000))) * bubbles
+    return synth.band_noise(rng, sr, len(t), rng.uniform(800, 1500), synth.nyq(sr, rng.uniform(4000, 7000))) * bubbles
 
 
 EVENTS: tuple[EventClass, ...] = (

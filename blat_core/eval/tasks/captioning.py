@@ -18,6 +18,7 @@ from blat_core import compute
 from blat_core.data.features import clip_frames
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval.caption_metrics import caption_scores
+from blat_core.eval.tasks.common import CODE
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.models.towers import audio_tower, model_folder, scratch_name
@@ -26,7 +27,6 @@ from blat_core.train import checkpointing
 from blat_core.train.captioner import CaptionData, CaptionerParams, generate, train_captioner
 
 log = logging.getLogger(__name__)
-CODE = [Path(__file__).resolve().parents[1]]  # blat_core: any code change invalidates a resume checkpoint
 
 
 @dataclass

@@ -1,0 +1,91 @@
+"""The datasets, one recipe module each (lhotse's recipes are the model): everything the library knows
+about a corpus — its metadata reader, splits and evaluation splits, audio-path placeholders, its role
+in the evaluation, and how the demo corpus plans and writes it — lives in `datasets/<name>.py`.
+
+A recipe module defines `RECIPE = Recipe(...)`; this package finds them all, so adding a dataset is
+one new module (plus its `prepare.datasets.<name>` params and a test).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from blat_core.data.datasets.common import ReadResult
+
+
+@dataclass(frozen=True)
+class Classification:
+    """How a labelled dataset is scored (SPEC §2): single-label sets report accuracy (and mAP), multi-label
+    sets mAP; either over the standard folds (no `test_split`) or on one test split."""
+
+    multi_label: bool
+    primary_metric: str  # Table 5's column: "accuracy" or "mAP"
+    train_splits: tuple[str, ...] = ()
+    test_split: str | None = None  # None: the dataset's folds
+    ontology_classes: bool = False  # classes: the prepared ontology (classes.csv), labels: the rows' tag names
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One dataset. `read(meta, pattern, joins)` parses its metadata folder (`joins`: the metadata folders
+    of the datasets named in `joins`); `pattern_fields` are the placeholders its `audio_pattern` may use,
+    with example values; `plan_demo(planner, shared)` draws its demo clips and `write_demo(rows, placed,
+    root, seed)` writes its demo metadata in the real format, sized by its `demo.sizes` keys."""
+
+    name: str
+    order: int  # its place in listings (params, reports)
+    read: Callable[[Path, str, dict[str, Path]], ReadResult]
+    pattern_fields: dict[str, Any]
+    eval_splits: frozenset[str]  # never used for training
+    plan_demo: Callable[..., None]
+    write_demo: Callable[..., None]
+    demo_order: int  # demo planning order: one seeded generator draws every dataset in turn
+    demo_sizes: tuple[str, ...]  # its keys in `demo.sizes`
+    joins: tuple[str, ...] = ()
+    youtube_eval_ids: Callable[[Path], list[tuple[str, str]]] | None = None  # keyed by YouTube id
+    retrieval_target: bool = False  # a captioned test set scored by retrieval and captioning
+    classification: Classification | None = None
+    write_extra: Callable[[Path, Path], None] | None = None  # (meta, prepared folder): files beside the data
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def _discover() -> dict[str, Recipe]:
+    found = []
+    for module in pkgutil.iter_modules(__path__):
+        if module.name != "common":
+            found.append(importlib.import_module(f"{__name__}.{module.name}").RECIPE)
+    return {recipe.name: recipe for recipe in sorted(found, key=lambda r: r.order)}
+
+
+RECIPES: dict[str, Recipe] = _discover()
+YOUTUBE = tuple(name for name, r in RECIPES.items() if r.youtube_eval_ids)  # joined by YouTube id
+CAPTIONED_TARGETS = tuple(name for name, r in RECIPES.items() if r.retrieval_target)
+LABELLED_TARGETS = tuple(name for name, r in RECIPES.items() if r.classification)
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def read_dataset(name: str, meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
+    """Dataset `name`'s rows and problems, read by its recipe."""
+    return recipe(name).read(meta, pattern, joins)
+
+
+def evaluation_youtube_ids(metas: dict[str, Path]) -> dict[str, list[str]]:
+    """YouTube id -> the evaluation splits holding it ("audioset/eval", "audiocaps/test", ...)."""
+    held = defaultdict(list)
+    for name in YOUTUBE:
+        if name in metas:
+            for youtube_id, split in RECIPES[name].youtube_eval_ids(metas[name]):
+                if split not in held[youtube_id]:
+                    held[youtube_id].append(split)
+    return dict(held)

@@ -1,0 +1,75 @@
+"""MACS (Martín-Morató & Mesaros 2021): TAU urban scenes with captions and tags from several
+annotators; a stage-2 pre-training source (training only).
+
+Metadata: MACS.yaml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from blat_core.data.datasets import Recipe
+from blat_core.data.datasets.common import MetadataError, Problem, ReadResult, SourceRow, read_text, require
+from blat_core.data.demo import labels
+from blat_core.data.demo.writers import captions, write
+
+
+def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
+    path = require(meta / "MACS.yaml", "point prepare.datasets.macs.meta at the folder holding MACS.yaml")
+    result = ReadResult()
+    try:
+        files = (yaml.safe_load(read_text(path)) or {}).get("files") or []
+    except yaml.YAMLError as error:
+        raise MetadataError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    for index, entry in enumerate(files):
+        result.rows_read += 1
+        ref = f"MACS.yaml:files[{index}]"
+        try:
+            name = entry["filename"]
+            annotations = entry["annotations"]
+            texts = [a["sentence"].strip() for a in annotations if a.get("sentence")]
+            tags = sorted({t for a in annotations for t in (a.get("tags") or [])})
+        except (KeyError, TypeError, AttributeError) as error:
+            result.problems.append(Problem(ref, str(entry)[:40], "malformed_row", f"missing field {error}"))
+            continue
+        result.rows.append(SourceRow(name, "train", pattern.format(filename=name), ref, captions=texts, labels=tags))
+    return result
+
+
+# ---------------------------------------------------------------- demo
+def plan_demo(planner, shared: dict) -> None:
+    """Urban scenes (TAU file naming) with captions and tags from several annotators."""
+    p, rng = planner.p, planner.rng
+    cities = ["barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris", "prague"]
+    scenes = ["street_traffic", "public_square", "park", "metro_station", "shopping_mall"]
+    for i in range(p.count("macs")):
+        name = f"{rng.choice(scenes)}-{rng.choice(cities)}-{1000 + i}-{40000 + 10 * i}-a.wav"
+        events = planner.events(tuple(labels.MACS), min(p.max_events, 2))
+        clip = planner.clip(f"macs/audio/{name}", ("macs", i), p.sample_rates["macs"], p.clip_seconds, events)
+        planner.corpus.add("macs", clip, {"filename": name})
+
+
+def write_demo(rows, placed, root: Path, seed: int) -> None:
+    files = []
+    for plan, r in rows:
+        events = placed[plan.path]
+        tags = sorted({labels.MACS[e.key] for e in events})
+        sentences = captions(seed, events, "audiocaps", 3, "macs", r["filename"])
+        annotations = [{"annotator_id": 100 + k, "sentence": s, "tags": list(tags)} for k, s in enumerate(sentences)]
+        files.append({"filename": r["filename"], "annotations": annotations})
+    write(root / "macs" / "metadata" / "MACS.yaml", yaml.safe_dump({"files": files}, sort_keys=False))
+
+
+RECIPE = Recipe(
+    name="macs",
+    order=40,
+    read=read,
+    pattern_fields={"filename": "x.wav"},
+    eval_splits=frozenset(),
+    plan_demo=plan_demo,
+    write_demo=write_demo,
+    demo_order=50,
+    demo_sizes=("macs",),
+)

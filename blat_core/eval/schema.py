@@ -1,0 +1,27 @@
+"""The shape every evaluation task writes, in one place: metrics/evaluate_<task>.json holds
+`{task: {dataset: {model: entry}}}`. The task registry writes through it and the report reads through
+it; neither spells the nesting out."""
+
+from __future__ import annotations
+
+SYNTHETIC_CAPTIONS = "captioning_synthetic"  # Table 3's metrics: {it: {without_tag | with_tag | human: scores}}
+
+
+def metrics_name(task: str) -> str:
+    """The metrics file stem of an evaluation task: metrics/<stem>.json."""
+    return f"evaluate_{task}"
+
+
+def results(metrics: dict[str, dict], task: str) -> dict[str, dict[str, dict]]:
+    """{dataset: {model: entry}} of `task`, from {metrics file stem: its content}; {} when it has not run."""
+    return metrics.get(metrics_name(task), {}).get(task, {})
+
+
+def result(metrics: dict[str, dict], task: str, dataset: str, model: str) -> dict | None:
+    """The entry `task` wrote for (dataset, model); None when it has not run or did not score that pair."""
+    return results(metrics, task).get(dataset, {}).get(model)
+
+
+def synthetic_captions(metrics: dict[str, dict]) -> dict[str, dict]:
+    """Table 3's scores per caption source."""
+    return metrics.get(SYNTHETIC_CAPTIONS, {}).get(SYNTHETIC_CAPTIONS, {})
