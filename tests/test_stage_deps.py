@@ -10,7 +10,6 @@ import yaml
 
 from tests.conftest import ROOT
 
-
 # Packages that import their modules by discovery (pkgutil), not by import statements.
 DISCOVERED = {"blat_core/data/datasets/__init__.py"}
 
