@@ -19,84 +19,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from blat_core import compute
-from blat_core.atomic import atomic_path, write_json
-from blat_core.data.pairs import RetrievalSet, caption_pairs, synthetic_pairs
-from blat_core.models.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
-from blat_core.models.checkpoints import read_sidecar
-from blat_core.models.text.encoder import TextEncoderParams, Tokenizer
-from blat_core.params import ParamsError, load_section
+from blat_core.atomic import write_json
+from blat_core.models.text.encoder import TextEncoderParams
+from blat_core.params import load_section
 from blat_core.runtime import loader_workers, run_main, setup_logging
-from blat_core.train import checkpointing
 from blat_core.train.distributed import Ranks
-from blat_core.train.pretrain import PretrainParams, pretrain
+from blat_core.train.pretrain import PretrainParams, StageInputs, run_stage
 
 log = logging.getLogger("pretrain")
 CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
-VAL_SPLIT = "val"  # AudioCaps val: the held-out split for model selection
-
-
-def run_pretrain(args: argparse.Namespace, params: PretrainParams, text: TextEncoderParams | None, ranks: Ranks,
-                 stop_after: int | None = None) -> dict | None:  # fmt: skip
-    """Build or load the model, train, export on rank 0; returns the metrics (None when stopped early)."""
-    device = ranks.start(compute.pick_device())
-    compute.seed_everything(params.seed)
-    compute.deterministic_cpu()
-    if args.stage == "stage2":
-        model, tokenizer, _ = load_blat(args.init)
-        config = dict(read_sidecar(args.init / "blat", kind="biencoder")[0])
-        inputs = [args.init / "blat.safetensors"]
-    else:
-        audio_config = {**read_sidecar(args.tagger / "tagger", kind="audio_encoder")[0], "num_classes": 0}
-        config = {
-            "audio": audio_config,
-            "text": text.config(),
-            "embed_dim": params.embed_dim,
-            "logit_scale_init": params.logit_scale_init,
-            "logit_scale_max": params.logit_scale_max,
-            "sample_rate": audio_config["sample_rate"],
-        }
-        model = build_biencoder(config)
-        init_audio_from_tagger(model, args.tagger)
-        tokenizer = Tokenizer(config["text"]["folder"], text.max_tokens)
-        inputs = [args.tagger / "tagger.safetensors"]
-    if args.stage == "stage1":
-        pairs = synthetic_pairs(args.audioset, args.synthetic)
-        inputs += [args.synthetic]
-    else:
-        pairs = caption_pairs(args.real)
-        inputs += [folder / "manifest.parquet" for folder in args.real]
-    if pairs.sample_rates != {config["sample_rate"]}:
-        raise ParamsError(
-            f"the audio tower expects {config['sample_rate']} Hz, the pairs are at {pairs.sample_rates} Hz"
-        )
-    val = RetrievalSet.from_split(args.val, VAL_SPLIT)
-    model.to(device)
-    fingerprint = checkpointing.fingerprint([args.stage, params.for_stage(args.stage), config], inputs, CODE)
-    best, summary = pretrain(
-        model, tokenizer, pairs, val, params, args.stage, device, ranks,
-        checkpointing.Checkpointer(args.scratch, fingerprint), args.curves, loader_workers(), stop_after,
-    )  # fmt: skip
-    if best is None or not ranks.is_main:
-        return None
-    meta = {"stage": args.stage, "best": summary["best"], "params": params.for_stage(args.stage)}
-    with atomic_path(args.out) as tmp:
-        tmp.mkdir()
-        save_blat(tmp, model, best, config, tokenizer, meta)
-    return {
-        "pretrain": {
-            args.stage: {
-                "train_pairs": len(pairs),
-                "best": _rounded(summary["best"]),
-                "final": _rounded(summary["history"][-1]),
-            }
-        }
-    }
-
-
-def _rounded(entry: dict) -> dict:
-    """A validation record with 6 decimals (metrics files diff cleanly)."""
-    return {k: _rounded(v) if isinstance(v, dict) else round(v, 6) for k, v in entry.items()}
 
 
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> None:
@@ -114,15 +45,15 @@ def main(argv: list[str] | None = None, stop_after: int | None = None) -> None:
     parser.add_argument("--scratch", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
-    needed = {"stage1": ("tagger", "audioset", "synthetic"), "stage2": ("init", "real"), "realonly": ("tagger", "real")}
-    missing = [f"--{name}" for name in needed[args.stage] if getattr(args, name) is None]
-    if missing:
-        parser.error(f"{args.stage} needs {' '.join(missing)}")
+    inputs = StageInputs(args.val, args.tagger, args.init, args.audioset, args.synthetic, tuple(args.real or ()))
+    if missing := inputs.missing(args.stage):
+        parser.error(f"{args.stage} needs {' '.join('--' + name for name in missing)}")
     ranks = Ranks.from_env()
     setup_logging(ranks.rank)
     params = load_section(args.params, "pretrain", PretrainParams)
     text = None if args.stage == "stage2" else load_section(args.params, "text_encoder", TextEncoderParams)
-    metrics = run_pretrain(args, params, text, ranks, stop_after)
+    metrics = run_stage(args.stage, params, text, inputs, args.out, args.curves, args.scratch, ranks, loader_workers(),
+                        CODE, stop_after)  # fmt: skip
     if metrics is not None:
         write_json(args.metrics, metrics)
     ranks.stop()

@@ -13,64 +13,14 @@ import argparse
 import logging
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from blat_core import compute
 from blat_core.atomic import write_json
-from blat_core.data.features import FrameFeatures
-from blat_core.data.prepared import PreparedDataset
-from blat_core.data.synthesis import SynthesizeParams, select_clips, synthesize
-from blat_core.models.captioner.io import load_captioner
+from blat_core.data.synthesis import SynthesizeParams, run_synthesize
 from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
 from blat_core.train.distributed import Ranks
 
 log = logging.getLogger("synthesize")
-
-
-def run_synthesize(
-    params: SynthesizeParams,
-    audioset: Path,
-    audiocaps: Path,
-    features: Path,
-    captioner_folder: Path,
-    out: Path,
-    scratch: Path,
-    ranks: Ranks,
-    device,
-    stop_after_chunks: int | None = None,
-) -> dict | None:
-    """Select, caption and merge; returns the metrics on rank 0 of a complete run, else None."""
-    frames = FrameFeatures(features)
-    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames)
-    total = len(selection.audio_ids) + sum(selection.dropped.values())
-    log.info("%d of %d AudioSet clips kept; dropped %s", len(selection.audio_ids), total, selection.dropped)
-    captioner = load_captioner(captioner_folder, device)
-    if captioner.model.tags is None:
-        log.warning("%s was trained without tags: the synthetic captions will not be tag-guided", captioner_folder)
-    summary = synthesize(captioner, frames, selection, params, out, scratch, device, ranks, stop_after_chunks)
-    if not summary["complete"] or not ranks.is_main:
-        return None
-    captions = pq.read_table(out / "captions.parquet", columns=["caption", "score"]).to_pydict()
-    seconds = summary["seconds"]
-    return {
-        "synthesize": {
-            "audioset_clips": total,
-            "kept": len(selection.audio_ids),
-            "dropped": selection.dropped,
-            "audiocaps_train_labels": selection.allowed_labels,
-            "captions": len(captions["caption"]),
-            "distinct_captions": len(set(captions["caption"])),
-            "mean_score": round(sum(captions["score"]) / max(1, len(captions["score"])), 6),
-            "beam": params.beam,
-            "captioner": captioner.digest,
-            "throughput": {
-                "captioned_this_run": summary["captioned_this_run"],
-                "processes": ranks.world,
-                "clips_per_s": round(summary["captioned_this_run"] / max(seconds, 1e-9), 2),
-            },
-        }
-    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,7 +35,7 @@ from blat_core.data.datasets import recipe
 from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset
 from blat_core.models.captioner.inference import caption_frames
-from blat_core.models.captioner.io import LoadedCaptioner
+from blat_core.models.captioner.io import LoadedCaptioner, load_captioner
 from blat_core.params import bounded
 from blat_core.train.distributed import Ranks
 
@@ -190,3 +190,49 @@ def _reset_if_stale(scratch: Path, fingerprint: str) -> None:
         shutil.rmtree(scratch)
     (scratch / "parts").mkdir(parents=True)
     marker.write_text(fingerprint)
+
+
+# ---------------------------------------------------------------- the synthesize stage
+def run_synthesize(
+    params: SynthesizeParams,
+    audioset: Path,
+    audiocaps: Path,
+    features: Path,
+    captioner_folder: Path,
+    out: Path,
+    scratch: Path,
+    ranks: Ranks,
+    device,
+    stop_after_chunks: int | None = None,
+) -> dict | None:
+    """Select, caption and merge; returns the metrics on rank 0 of a complete run, else None."""
+    frames = FrameFeatures(features)
+    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames)
+    total = len(selection.audio_ids) + sum(selection.dropped.values())
+    log.info("%d of %d AudioSet clips kept; dropped %s", len(selection.audio_ids), total, selection.dropped)
+    captioner = load_captioner(captioner_folder, device)
+    if captioner.model.tags is None:
+        log.warning("%s was trained without tags: the synthetic captions will not be tag-guided", captioner_folder)
+    summary = synthesize(captioner, frames, selection, params, out, scratch, device, ranks, stop_after_chunks)
+    if not summary["complete"] or not ranks.is_main:
+        return None
+    captions = pq.read_table(out / "captions.parquet", columns=["caption", "score"]).to_pydict()
+    seconds = summary["seconds"]
+    return {
+        "synthesize": {
+            "audioset_clips": total,
+            "kept": len(selection.audio_ids),
+            "dropped": selection.dropped,
+            "audiocaps_train_labels": selection.allowed_labels,
+            "captions": len(captions["caption"]),
+            "distinct_captions": len(set(captions["caption"])),
+            "mean_score": round(sum(captions["score"]) / max(1, len(captions["score"])), 6),
+            "beam": params.beam,
+            "captioner": captioner.digest,
+            "throughput": {
+                "captioned_this_run": summary["captioned_this_run"],
+                "processes": ranks.world,
+                "clips_per_s": round(summary["captioned_this_run"] / max(seconds, 1e-9), 2),
+            },
+        }
+    }

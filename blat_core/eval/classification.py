@@ -57,7 +57,7 @@ class LabelledClips:
 def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
     """Read a prepared classification set; AudioSet's classes are its ontology display names."""
     name = prepared.name
-    if name not in LABELLED_TARGETS:
+    if recipe(name).classification is None:
         raise ValueError(f"{name} is not a classification dataset (one of {', '.join(LABELLED_TARGETS)})")
     rows = list(prepared.rows())
     if recipe(name).classification.ontology_classes:

@@ -4,6 +4,7 @@ scheduled sampling, gradient clipping, per-epoch validation CIDEr, and averaging
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from blat_core import compute
-from blat_core.eval.caption_metrics import cider
+from blat_core.atomic import atomic_path
+from blat_core.data.features import FrameFeatures
+from blat_core.data.prepared import PreparedDataset, multi_hot, read_classes
+from blat_core.eval.caption_metrics import caption_scores, cider
 from blat_core.models.captioner.beam_search import beam_search
+from blat_core.models.captioner.io import save_captioner
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.params import bounded
@@ -207,3 +212,67 @@ def generate(
 def evaluate_cider(model, vocab, data: CaptionData, p: CaptionerParams, device) -> float:
     candidates = generate(model, vocab, data, p, device)
     return cider({i: c for i, c in zip(data.ids, data.captions, strict=True)}, candidates)
+
+
+# ---------------------------------------------------------------- the captioner@<variant> stage
+def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, split: str) -> CaptionData:
+    rows = list(prepared.rows(split=split))
+    return CaptionData(
+        ids=[r["audio_id"] for r in rows],
+        frames=[features.frames(r["audio_id"]).astype(np.float32) for r in rows],
+        tags=multi_hot([r["tag_mids"] for r in rows], classes),
+        captions=[list(r["captions"]) for r in rows],
+    )
+
+
+def run_captioner(
+    variant: str,
+    params: CaptionerParams,
+    audiocaps: Path,
+    audioset: Path,
+    features: Path,
+    out: Path,
+    curves: Path | None,
+    scratch: Path,
+    code: list[Path],
+    stop_after_epochs: int | None = None,
+) -> dict:
+    """Train, evaluate on AudioCaps test and write the model to `out`; returns the metrics
+    ({"stopped_after_epochs": n} when `stop_after_epochs` cut the run short)."""
+    if variant not in ("tags", "notags"):
+        raise SystemExit(f"variant must be 'tags' or 'notags', got {variant!r}")
+    device = compute.pick_device()
+    compute.seed_everything(params.seed)
+    compute.deterministic_cpu()
+    prepared, frames, classes = PreparedDataset(audiocaps), FrameFeatures(features), read_classes(audioset)
+    train, val, test = (load_split(prepared, frames, classes, s) for s in ("train", "val", "test"))
+    vocab = Vocabulary.build([c for caps in train.captions for c in caps])
+    config = {
+        "feature_dim": int(train.frames[0].shape[1]),
+        "vocab_size": len(vocab),
+        "num_tags": len(classes),
+        "use_tags": variant == "tags",
+    }
+    model = Captioner(**config).to(device)
+    fingerprint = checkpointing.fingerprint(
+        [dataclasses.asdict(params), config],
+        [audiocaps / "manifest.parquet", audioset / "classes.csv", features / "index.parquet"],
+        code,
+    )
+    checkpointer = checkpointing.Checkpointer(scratch, fingerprint)
+    state, history = train_captioner(model, vocab, train, val, params, device, checkpointer, curves, stop_after_epochs)
+    if state is None:
+        return {"stopped_after_epochs": len(history)}
+    model.load_state_dict(state)
+    candidates = generate(model, vocab, test, params, device)
+    scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, params.local_models())
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_captioner(tmp, state, config, vocab, classes, dataclasses.asdict(params))
+    examples = {i: candidates[i] for i in test.ids[:5]}
+    log.info("examples: %s", examples)
+    return {
+        "captioner": {
+            variant: {"audiocaps_test": scores, "val_cider": [round(h, 6) for h in history], "vocabulary": len(vocab)}
+        }
+    }

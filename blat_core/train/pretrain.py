@@ -21,10 +21,14 @@ import numpy as np
 import torch
 
 from blat_core import compute
+from blat_core.atomic import atomic_path
 from blat_core.data import batching
-from blat_core.data.pairs import PairClips, Pairs, RetrievalSet
+from blat_core.data.pairs import PairClips, Pairs, RetrievalSet, caption_pairs, synthetic_pairs
 from blat_core.eval.retrieval import score_retrieval
 from blat_core.models.biencoder import BiEncoder, ContrastiveLoss
+from blat_core.models.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
+from blat_core.models.checkpoints import read_sidecar
+from blat_core.models.text.encoder import TextEncoderParams, Tokenizer
 from blat_core.params import ParamsError, bounded
 from blat_core.train import checkpointing, loop, sampling, schedules
 from blat_core.train.distributed import Ranks
@@ -226,6 +230,101 @@ def contrastive_training(
     if ranks.is_main:
         checkpointer.clear()
     return copy.deepcopy(state["best_state"]), summary
+
+
+VAL_SPLIT = "val"  # AudioCaps val: the held-out split for model selection
+
+
+@dataclass(frozen=True)
+class StageInputs:
+    """What one pre-training stage reads (the paths dvc.yaml passes)."""
+
+    val: Path  # prepared AudioCaps: its val split selects the model
+    tagger: Path | None = None  # stage1, realonly: the audio tower starts from the tagger
+    init: Path | None = None  # stage2: the stage-1 model folder
+    audioset: Path | None = None  # stage1: prepared AudioSet ...
+    synthetic: Path | None = None  # ... and its synthetic captions
+    real: tuple[Path, ...] = ()  # stage2, realonly: prepared captioned datasets
+
+    def missing(self, stage: str) -> list[str]:
+        needed = {"stage1": ("tagger", "audioset", "synthetic"), "stage2": ("init", "real"),
+                  "realonly": ("tagger", "real")}  # fmt: skip
+        return [name for name in needed[stage] if not getattr(self, name)]
+
+
+def run_stage(
+    stage: str,
+    params: PretrainParams,
+    text: TextEncoderParams | None,
+    inputs: StageInputs,
+    out: Path,
+    curves: Path | None,
+    scratch: Path,
+    ranks: Ranks,
+    workers: int,
+    code: list[Path],
+    stop_after: int | None = None,
+) -> dict | None:
+    """Build (stage1, realonly) or load (stage2) the model, train, export on rank 0; returns the metrics
+    (None when stopped early, and on other ranks)."""
+    device = ranks.start(compute.pick_device())
+    compute.seed_everything(params.seed)
+    compute.deterministic_cpu()
+    if stage == "stage2":
+        model, tokenizer, _ = load_blat(inputs.init)
+        config = dict(read_sidecar(inputs.init / "blat", kind="biencoder")[0])
+        files = [inputs.init / "blat.safetensors"]
+    else:
+        audio_config = {**read_sidecar(inputs.tagger / "tagger", kind="audio_encoder")[0], "num_classes": 0}
+        config = {
+            "audio": audio_config,
+            "text": text.config(),
+            "embed_dim": params.embed_dim,
+            "logit_scale_init": params.logit_scale_init,
+            "logit_scale_max": params.logit_scale_max,
+            "sample_rate": audio_config["sample_rate"],
+        }
+        model = build_biencoder(config)
+        init_audio_from_tagger(model, inputs.tagger)
+        tokenizer = Tokenizer(config["text"]["folder"], text.max_tokens)
+        files = [inputs.tagger / "tagger.safetensors"]
+    if stage == "stage1":
+        pairs = synthetic_pairs(inputs.audioset, inputs.synthetic)
+        files += [inputs.synthetic]
+    else:
+        pairs = caption_pairs(list(inputs.real))
+        files += [folder / "manifest.parquet" for folder in inputs.real]
+    if pairs.sample_rates != {config["sample_rate"]}:
+        raise ParamsError(
+            f"the audio tower expects {config['sample_rate']} Hz, the pairs are at {pairs.sample_rates} Hz"
+        )
+    val = RetrievalSet.from_split(inputs.val, VAL_SPLIT)
+    model.to(device)
+    fingerprint = checkpointing.fingerprint([stage, params.for_stage(stage), config], files, code)
+    best, summary = pretrain(
+        model, tokenizer, pairs, val, params, stage, device, ranks,
+        checkpointing.Checkpointer(scratch, fingerprint), curves, workers, stop_after,
+    )  # fmt: skip
+    if best is None or not ranks.is_main:
+        return None
+    meta = {"stage": stage, "best": summary["best"], "params": params.for_stage(stage)}
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        save_blat(tmp, model, best, config, tokenizer, meta)
+    return {
+        "pretrain": {
+            stage: {
+                "train_pairs": len(pairs),
+                "best": _rounded(summary["best"]),
+                "final": _rounded(summary["history"][-1]),
+            }
+        }
+    }
+
+
+def _rounded(entry: dict) -> dict:
+    """A validation record with 6 decimals (metrics files diff cleanly)."""
+    return {k: _rounded(v) if isinstance(v, dict) else round(v, 6) for k, v in entry.items()}
 
 
 class _RankSampler(sampling.StepBatchSampler):

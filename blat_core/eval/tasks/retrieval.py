@@ -78,12 +78,7 @@ def retrieval_finetune(
             for seed in task.seeds:
                 compute.seed_everything(seed)
                 model, tokenizer = _retrieval_start(model_name, task, models_root)
-                run = ContrastiveRun(
-                    batch_size=task.batch_size, lr=task.lr, weight_decay=0.0, max_seconds=task.max_seconds,
-                    steps=task.steps, warmup_steps=task.warmup_steps, val_every=task.val_every,
-                    eval_batch_size=task.eval_batch_size, log_every=max(1, task.steps // 4),
-                    checkpoint_every=task.checkpoint_every, seed=seed,
-                )  # fmt: skip
+                run = finetune_run(task, seed)
                 # The starting weights compete in model selection too: fine-tuning keeps them when no
                 # validated step beats them (a few demo steps can otherwise only make a good start worse).
                 model.to(device)
@@ -101,6 +96,15 @@ def retrieval_finetune(
             log.info("fine-tuned retrieval %s from %s: A->T R@1 %.3f, T->A R@1 %.3f", dataset, model_name,
                      summary["audio_to_text/R@1"]["mean"], summary["text_to_audio/R@1"]["mean"])  # fmt: skip
     return out
+
+
+def finetune_run(task: RetrievalFineTuneTask, seed: int) -> ContrastiveRun:
+    """The contrastive run of one seed: the task's schedule, no weight decay."""
+    return ContrastiveRun(
+        batch_size=task.batch_size, lr=task.lr, weight_decay=0.0, max_seconds=task.max_seconds, steps=task.steps,
+        warmup_steps=task.warmup_steps, val_every=task.val_every, eval_batch_size=task.eval_batch_size,
+        log_every=max(1, task.steps // 4), checkpoint_every=task.checkpoint_every, seed=seed,
+    )  # fmt: skip
 
 
 def _checkpointer(task, scratch: Path | None, dataset: str, model_name: str, seed: int, prepared_root: Path,
