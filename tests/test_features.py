@@ -20,15 +20,15 @@ from blat_core.models.checkpoints import save_model
 from blat_core.train.distributed import Ranks
 from tests.conftest import ROOT, project_params
 
-ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
+ENCODER = AudioEncoderParams(name="cnn14", channels=[4, 8, 16, 32, 64, 64])
 
 
 @pytest.fixture(scope="module")
 def encoder_folder(tmp_path_factory):
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("encoder")
-    model = build_audio_encoder(ENCODER.config(num_classes=5))
-    save_model(folder / "tagger", model.state_dict(), kind="audio_encoder", config=ENCODER.config(num_classes=5))
+    model = build_audio_encoder(ENCODER.config(16000, num_classes=5))
+    save_model(folder / "tagger", model.state_dict(), kind="audio_encoder", config=ENCODER.config(16000, num_classes=5))
     return folder
 
 

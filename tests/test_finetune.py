@@ -22,12 +22,12 @@ from blat_core.train.pretrain import contrastive_training
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder
 
 CPU = torch.device("cpu")
-ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
+ENCODER = AudioEncoderParams(name="cnn14", channels=[4, 8, 16, 32, 64, 64])
 
 
 def _tower() -> torch.nn.Module:
     torch.manual_seed(7)  # the same starting tower for every call, as a loaded checkpoint would be
-    return build_audio_encoder(ENCODER.config(num_classes=0))
+    return build_audio_encoder(ENCODER.config(16000))
 
 
 def _classifier(prepared, scratch, stop_after=None):

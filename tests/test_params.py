@@ -87,7 +87,7 @@ def test_every_profile_loads_strictly_in_every_section(profile, capsys):
     report = Report()
     loaded = load_sections(ROOT / profile, report)
     assert report.failures == [], capsys.readouterr().out
-    assert loaded["prepare"].sample_rate == loaded["audio_encoder"].sample_rate
+    assert loaded["audio_encoder"].config(loaded["prepare"].sample_rate)["sample_rate"] == loaded["prepare"].sample_rate
 
 
 def test_paper_profile_has_the_demo_keys_and_the_paper_settings():
@@ -96,8 +96,8 @@ def test_paper_profile_has_the_demo_keys_and_the_paper_settings():
     demo = yaml.safe_load((ROOT / "params.yaml").read_text())
     paper = yaml.safe_load((ROOT / "params.paper.yaml").read_text())
     assert _key_tree(paper) == _key_tree(demo)
-    assert paper["audio_encoder"] == {"name": "cnn14", "sample_rate": 32000,
-                                      "channels": [64, 128, 256, 512, 1024, 2048]}  # fmt: skip
+    assert paper["audio_encoder"] == {"name": "cnn14", "channels": [64, 128, 256, 512, 1024, 2048]}
+    assert paper["prepare"]["sample_rate"] == 32000  # the one declaration of the rate
     assert paper["pretrain"]["batch_size"] == 128 and paper["pretrain"]["embed_dim"] == 1024
     assert (paper["pretrain"]["stage1"]["steps"], paper["pretrain"]["stage2"]["steps"]) == (200000, 15000)
     assert paper["pretrain"]["logit_scale_max"] is None  # unclamped, as the reference

@@ -34,7 +34,7 @@ def inputs(prepared, tmp_path_factory):
     audioset, audiocaps = prepared["audioset"][0], prepared["audiocaps"][0]
     root = tmp_path_factory.mktemp("synthesis")
     torch.manual_seed(0)
-    encoder = build_audio_encoder(AudioEncoderParams("cnn14", 16000, [4, 8, 16, 32, 64, 64]).config(num_classes=5))
+    encoder = build_audio_encoder(AudioEncoderParams("cnn14", [4, 8, 16, 32, 64, 64]).config(16000, num_classes=5))
     extract(encoder, PreparedDataset(audioset), root / "features", FeaturesParams(["audioset"], 8, 1), CPU, Ranks())
     classes = read_classes(audioset)
     captions = [c for r in PreparedDataset(audiocaps).rows(split="train") for c in r["captions"]]

@@ -25,7 +25,7 @@ from blat_core.train.tagger import TaggerParams, run_tagger
 from stages.tagger import CODE
 from tests.conftest import ROOT, project_params
 
-ENCODER = AudioEncoderParams(name="cnn14", sample_rate=16000, channels=[4, 8, 16, 32, 64, 64])
+ENCODER = AudioEncoderParams(name="cnn14", channels=[4, 8, 16, 32, 64, 64])
 TINY = TaggerParams(
     checkpoint="",
     steps=12,
@@ -167,7 +167,7 @@ def test_stage_imports_a_panns_format_checkpoint(prepared, tmp_path):
     """With tagger.checkpoint set, the stage imports PANNs-named weights instead of training, then evaluates."""
     classes = read_classes(prepared["audioset"][0])
     torch.manual_seed(1)
-    source = build_audio_encoder(ENCODER.config(num_classes=len(classes)))
+    source = build_audio_encoder(ENCODER.config(16000, num_classes=len(classes)))
     official = {panns_key(k): v for k, v in source.state_dict().items() if not k.startswith("frontend.")}
     torch.save({"model": official}, tmp_path / "panns.pth")
     tagger = dataclasses.replace(TINY, checkpoint=str(tmp_path / "panns.pth"))

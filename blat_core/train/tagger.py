@@ -21,7 +21,7 @@ from blat_core.eval.classification import label_frequency_map, mean_average_prec
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
 from blat_core.models.audio.panns import import_panns
 from blat_core.models.checkpoints import save_model
-from blat_core.params import ParamsError, bounded
+from blat_core.params import bounded
 from blat_core.train import checkpointing, loop, sampling, schedules
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,6 @@ def run_tagger(
 ) -> dict:
     """Train (or import) and evaluate; writes the model to `out`; returns the metrics."""
     prepared = PreparedDataset(audioset)
-    if prepared.sample_rate != encoder.sample_rate:
-        raise ParamsError(
-            f"audio_encoder.sample_rate={encoder.sample_rate} but {audioset} was prepared at "
-            f"{prepared.sample_rate} Hz (prepare.sample_rate): make them equal"
-        )
     classes = read_classes(audioset)
     train_rows, eval_rows = list(prepared.rows(trainable=True)), list(prepared.rows(split="eval"))
     train_targets = multi_hot([r["tag_mids"] for r in train_rows], classes)
@@ -102,7 +97,7 @@ def run_tagger(
     device = compute.pick_device()
     compute.seed_everything(tagger.seed)
     compute.deterministic_cpu()
-    config = encoder.config(num_classes=len(classes))
+    config = encoder.config(prepared.sample_rate, num_classes=len(classes))
     model = build_audio_encoder(config).to(device)
     if tagger.checkpoint:
         import_panns(tagger.checkpoint, model)

@@ -6,22 +6,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blat_core.models.registry import AUDIO_ENCODERS
-from blat_core.params import bounded
+from blat_core.params import ParamsError
+
+SAMPLE_RATES = (16000, 32000)
 
 
 @dataclass
 class AudioEncoderParams:
-    """The `audio_encoder` section: which tower, at which sample rate, how wide."""
+    """The `audio_encoder` section: which tower and how wide. Its sample rate is the prepared data's
+    (`prepare.sample_rate`, declared once)."""
 
     name: str
-    sample_rate: int = bounded(choices=(16000, 32000))
     channels: list[int]
 
-    def config(self, num_classes: int = 0) -> dict:
-        """The builder's keyword arguments (stored in checkpoint sidecars)."""
+    def config(self, sample_rate: int, num_classes: int = 0) -> dict:
+        """The builder's keyword arguments (stored in checkpoint sidecars) for audio at `sample_rate`."""
+        if sample_rate not in SAMPLE_RATES:
+            raise ParamsError(f"prepare.sample_rate={sample_rate}: the audio towers' front ends are defined at "
+                              f"{' and '.join(map(str, SAMPLE_RATES))} Hz")  # fmt: skip
         return {
             "name": self.name,
-            "sample_rate": self.sample_rate,
+            "sample_rate": sample_rate,
             "channels": list(self.channels),
             "num_classes": num_classes,
         }
