@@ -150,8 +150,8 @@ def test_corpus_is_learnable(tiny_demo_params):
     params = dataclasses.replace(
         tiny_demo_params,
         scale=1.0,
-        sizes=dataclasses.replace(tiny_demo_params.sizes, esc50_per_class_and_fold=3),
-        sample_rates=dataclasses.replace(tiny_demo_params.sample_rates, esc50=16000),
+        sizes={**tiny_demo_params.sizes, "esc50_per_class_and_fold": 3},
+        sample_rates={**tiny_demo_params.sample_rates, "esc50": 16000},
     )
     clips = [(plan, row) for plan, row in plan_corpus(params).rows["esc50"]]
     features = np.stack([_logmel_stats(mix(plan)[0].mean(1), plan.sample_rate) for plan, _ in clips])

@@ -126,7 +126,8 @@ def train_captioner(
     def step_fn(batch) -> dict:
         step, frames, lengths, tags, tokens = batch
         ratio = teacher_forcing(step // steps_per_epoch, p)
-        return {"loss": caption_step(model, optimizer, vocab, frames, lengths, tags, tokens, ratio, p, device)}
+        loss = caption_step(model, optimizer, vocab, frames, lengths, tags, tokens, ratio, p, device)
+        return {"loss": loss, "batch_size": len(tokens)}
 
     def evaluate(done: int) -> dict[str, float]:
         epoch = done // steps_per_epoch - 1
