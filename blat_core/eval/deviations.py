@@ -55,14 +55,16 @@ def deviations(s: Settings) -> list[dict[str, str]]:
     finetune = s.tasks.get("finetune")
     if finetune is not None:
         sets = f"the first {finetune.max_sets} fold(s)/split(s)" if finetune.max_sets else "every fold/split"
-        add("Fine-tuned classification", f"{finetune.steps} steps on {sets}, final weights kept (no model "
-            f"selection), the new head at {finetune.head_lr_scale:g}× the tower's LR",
+        add("Fine-tuned classification", f"{finetune.steps} steps on {sets}, {finetune.max_seconds:g} s training "
+            f"crops, final weights kept (no model selection), the new head at {finetune.head_lr_scale:g}× the "
+            "tower's LR",
             "to convergence on every fold; head LR not said",
             "`evaluate.tasks.finetune.steps`, `.max_sets`, `.head_lr_scale`")
     add("AudioSet probe / fine-tune training split", "balanced_train (AudioSet recipe)", "not said")
     tuned = s.tasks.get("retrieval_finetune")
     if tuned is not None:
-        add("Fine-tuned retrieval", f"{tuned.steps} steps from {', '.join(tuned.models)}; the step with the best "
-            "validation geometric mean is kept, the start weights (step 0) included, for every start alike",
+        add("Fine-tuned retrieval", f"{tuned.steps} steps from {', '.join(tuned.models)}, {tuned.max_seconds:g} s "
+            "training crops; the step with the best validation geometric mean is kept, the start weights (step 0) "
+            "included, for every start alike",
             "not said", "`evaluate.tasks.retrieval_finetune.steps`")
     return out

@@ -74,10 +74,10 @@ def retrieval_finetune(
         val = RetrievalSet.from_split(prepared_root / dataset, splits["val"])
         test = RetrievalSet.from_split(prepared_root / dataset, splits["test"])
         for model_name in task.models:
-            runs, records = [], []
+            runs, records, start_scores = [], [], {}
             for seed in task.seeds:
                 metrics, record = _finetune_one(task, model_name, seed, pairs, val, test, device, scratch, dataset,
-                                                prepared_root, models_root)  # fmt: skip
+                                                prepared_root, models_root, start_scores)  # fmt: skip
                 runs.append({f"{d}/{k}": v for d in DIRECTIONS for k, v in metrics[d].items()})
                 records.append(record)
             summary = mean_std(runs)
@@ -94,16 +94,21 @@ def retrieval_finetune(
 
 def _finetune_one(task: RetrievalFineTuneTask, model_name: str, seed: int, pairs, val: RetrievalSet,
                   test: RetrievalSet, device, scratch: Path | None, dataset: str, prepared_root: Path,
-                  models_root: Path) -> tuple[dict, dict]:  # fmt: skip
+                  models_root: Path, start_scores: dict) -> tuple[dict, dict]:  # fmt: skip
     """One seed: (test metrics of the kept weights, its record: steps run, kept step, validation curve).
 
     Model selection by the validation split's geometric mean, the starting weights included (step 0):
-    the same rule for BLAT and for from-scratch. A run whose start is kept is recorded as such."""
+    the same rule for BLAT and for from-scratch. A run whose start is kept is recorded as such.
+    `start_scores` keeps a saved model's start scores across seeds (its weights do not depend on the seed;
+    a from-scratch start's fresh projections do)."""
     compute.seed_everything(seed)
     model, tokenizer = _retrieval_start(model_name, task, models_root)
     run = finetune_run(task, seed)
     model.to(device)
-    start = score_retrieval(model, tokenizer, val, run.eval_batch_size, device)["geometric_mean"]
+    cache = start_scores if model_name != SCRATCH else {}
+    if "val" not in cache:
+        cache["val"] = score_retrieval(model, tokenizer, val, run.eval_batch_size, device)["geometric_mean"]
+    start = cache["val"]
     start_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     checkpointer = _checkpointer(task, scratch, dataset, model_name, seed, prepared_root, models_root)
     best, summary = contrastive_training(model, tokenizer, pairs, val, run, device, Ranks(), checkpointer)
@@ -112,7 +117,11 @@ def _finetune_one(task: RetrievalFineTuneTask, model_name: str, seed: int, pairs
     curve = [[0, round(start, 6)]] + [[h["step"], round(h["geometric_mean"], 6)] for h in summary["history"]]
     record = {"seed": seed, "steps": run.steps, "kept_step": 0 if start_kept else summary["best"]["step"],
               "start_kept": start_kept, "val_geometric_mean": curve}  # fmt: skip
-    return score_retrieval(model, tokenizer, test, task.batch_size, device), record
+    if not start_kept:
+        return score_retrieval(model, tokenizer, test, task.batch_size, device), record
+    if "test" not in cache:
+        cache["test"] = score_retrieval(model, tokenizer, test, task.batch_size, device)
+    return cache["test"], record
 
 
 def finetune_run(task: RetrievalFineTuneTask, seed: int) -> ContrastiveRun:
