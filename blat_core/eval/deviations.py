@@ -50,8 +50,9 @@ def deviations(s: Settings) -> list[dict[str, str]]:
         f"{PAPER_STEPS['stage1']:,} + {PAPER_STEPS['stage2']:,} steps", "params.paper.yaml")
     text = s.text_encoder.folder or "all-MiniLM-L6-v2 (the default folder)"
     add("Text tower", f"{s.text_encoder.name} from {text}", "BERT-medium", "`text_encoder.folder`")
-    add("Captioner schedule (Table 3)", f"{s.captioner.epochs} epochs, batch {s.captioner.batch_size}",
-        "25 epochs, batch 64", "`captioner.epochs`, `captioner.batch_size`")
+    add("Captioner schedule (Table 3)", f"{s.captioner.epochs} epochs, batch {s.captioner.batch_size}, lr decaying "
+        f"to {s.captioner.final_lr:g}", "25 epochs, batch 64, lr decaying to 5e-7",
+        "`captioner.epochs`, `.batch_size`, `.final_lr`")
     finetune = s.tasks.get("finetune")
     if finetune is not None:
         sets = f"the first {finetune.max_sets} fold(s)/split(s)" if finetune.max_sets else "every fold/split"
