@@ -13,10 +13,19 @@ import logging
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
-from blat_core.eval.report import claims, render
+from blat_core.data.prepare import PrepareParams
+from blat_core.data.synthesis import SynthesizeParams
+from blat_core.eval.claims import claims
+from blat_core.eval.deviations import Settings
+from blat_core.eval.report import ReportContext, render
 from blat_core.eval.schema import results
-from blat_core.params import load_params_file
+from blat_core.eval.tasks import TASKS
+from blat_core.models.audio.encoder import AudioEncoderParams
+from blat_core.models.text.encoder import TextEncoderParams
+from blat_core.params import from_dict, load_params_file, load_section
 from blat_core.runtime import run_main, setup_logging
+from blat_core.train.captioner import CaptionerParams
+from blat_core.train.pretrain import PretrainParams
 
 log = logging.getLogger("report")
 SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
@@ -35,6 +44,26 @@ def recall_points(metrics: dict) -> list[dict]:
     return points
 
 
+def settings(params_file: Path) -> Settings:
+    """The params sections the report's deviations and empty-cell reasons are computed from."""
+    tasks = load_params_file(params_file).get("evaluate", {}).get("tasks", {})
+    prepare = load_section(params_file, "prepare", PrepareParams)
+    return Settings(
+        pretrain=load_section(params_file, "pretrain", PretrainParams),
+        synthesize=load_section(params_file, "synthesize", SynthesizeParams),
+        captioner=load_section(params_file, "captioner", CaptionerParams),
+        audio_encoder=load_section(params_file, "audio_encoder", AudioEncoderParams),
+        text_encoder=load_section(params_file, "text_encoder", TextEncoderParams),
+        sample_rate=prepare.sample_rate,
+        tasks={name: from_dict(TASKS[name].params, data, f"evaluate.tasks.{name}") for name, data in tasks.items()},
+    )
+
+
+def corpus_words(params_file: Path) -> str:
+    demo = "data/demo" in json.dumps(load_params_file(params_file).get("prepare", {}))
+    return "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metrics", type=Path, required=True, help="folder of the stages' metrics JSON files")
@@ -50,12 +79,11 @@ def main(argv: list[str] | None = None) -> None:
             metrics[stem] = json.loads(path.read_text())
         else:
             log.warning("%s is missing: its table cells say so", path)
-    demo = "data/demo" in json.dumps(load_params_file(args.params).get("prepare", {}))
-    corpus = "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+    ctx = ReportContext(corpus_words(args.params), settings(args.params))
     with atomic_path(args.out) as tmp:
-        tmp.write_text(render(metrics, corpus))
+        tmp.write_text(render(metrics, ctx))
     write_json(args.recall_plot, recall_points(metrics))
-    for claim in claims(metrics):
+    for claim in claims(metrics, ctx.tasks):
         log.info("%s: %s (%s)", claim["claim"], claim["status"], claim["evidence"])
 
 

@@ -1,5 +1,5 @@
 """Evaluation: metrics against scikit-learn, zero-shot on planted embeddings, the linear probe, the
-per-task params, and the report rendered from a metrics fixture."""
+per-task params (the report: tests/test_report.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sklearn.metrics import accuracy_score, average_precision_score
 
 from blat_core.eval import classification
 from blat_core.eval.classification import LabelledClips
-from blat_core.eval.report import NOT_RUN, claims, render
 from blat_core.params import ParamsError
 from stages.evaluate import load_task
 
@@ -68,83 +67,18 @@ def test_task_params_are_strict(tmp_path):
         load_task(path, "zeroshot")
 
 
-def _retrieval(r1: float) -> dict:
-    direction = {"R@1": r1, "R@5": 0.5, "R@10": 0.8, "median_rank": 3.0}
-    return {"audio_to_text": direction, "text_to_audio": direction, "geometric_mean": 0.5}
-
-
-FIXTURE = {
-    "captioning_synthetic": {"captioning_synthetic": {
-        name: {"bleu_4": 0.3, "rouge_l": 0.5, "meteor": 0.2, "cider": cider, "spice": None, "fense": None,
-               "unavailable": {"spice": "no CoreNLP"}}
-        for name, cider in (("without_tag", 0.7), ("with_tag", 0.9), ("human", 2.0))}},
-    "evaluate_retrieval": {"retrieval": {d: {"blat_stage2": _retrieval(0.3), "blat_realonly": _retrieval(0.2)}
-                                         for d in ("audiocaps", "clotho")}},
-    "evaluate_zeroshot": {"zeroshot": {
-        "esc50": {"blat_stage2": {"accuracy": 0.5, "mAP": 0.6, "chance_accuracy": 0.05},
-                  "blat_realonly": {"accuracy": 0.4, "mAP": 0.5, "chance_accuracy": 0.05}}}},
-}  # fmt: skip
-
-
-def test_report_renders_every_table_and_checks_the_claims():
-    text = render(FIXTURE, "a fixture")
-    for heading in ("## Miniature claims", "## Table 2", "## Table 3", "## Table 4", "## Table 5"):
-        assert heading in text
-    assert "| BLAT zero-shot (ours) | 30.0 | 80.0 | 30.0 | 80.0 |" in text
-    assert "| synthetic, with tags (paper) | 26.4 | 49.0 | 24.5 | 80.4 | 21.0 | 62.5 |" in text
-    assert "SPICE unavailable: no CoreNLP" in text and NOT_RUN in text
-    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(FIXTURE)}
-    assert status["Tag guidance improves the synthetic captions"] == "holds"
-    assert status["BLAT beats chance by a wide margin"] == "holds"
-    assert status["Synthetic pre-training improves zero-shot retrieval over real-only training"] == "holds"
-    assert status["BLAT pre-training helps fine-tuned classification"] == "not evaluated"
-    assert status["Pre-training helps fine-tuned retrieval"] == "not evaluated"
-    tuned = {d: {"blat_stage2": _tuned(0.4), "scratch": _tuned(0.3)} for d in ("audiocaps", "clotho")}
-    with_tuned = {**FIXTURE, "evaluate_retrieval_finetune": {"retrieval_finetune": tuned}}
-    assert "| BLAT fine-tuned (ours) | 40.0 ± 1.0 |" in render(with_tuned, "a fixture")
-    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(with_tuned)}
-    assert status["Pre-training helps fine-tuned retrieval"] == "holds"
-
-
-def _tuned(r1: float) -> dict:
-    cell = {"R@1": {"mean": r1, "std": 0.01}, "R@10": {"mean": 0.9, "std": 0.0}}
-    return {"audio_to_text": cell, "text_to_audio": cell}
-
-
-def test_a_claim_that_fails_is_reported_as_failing():
-    rows = FIXTURE["captioning_synthetic"]["captioning_synthetic"]
-    worse_rows = {**rows, "with_tag": {**rows["with_tag"], "cider": 0.5}}
-    worse = {**FIXTURE, "captioning_synthetic": {"captioning_synthetic": worse_rows}}
-    assert claims(worse)[0]["status"] == "does not hold"
-
-
-def _captioning(cider: float) -> dict:
-    return {"bleu_4": 0.1, "rouge_l": 0.3, "meteor": 0.12, "cider": cider, "spice": None, "spider": None,
-            "fense": None, "unavailable": {"spice": "no CoreNLP jars", "fense": "no FENSE files"}}  # fmt: skip
-
-
-def test_table4_and_its_claim():
-    assert "| BLAT (ours) | AudioCaps | " + " | ".join([NOT_RUN] * 6) + " |" in render(FIXTURE, "a fixture")
-    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(FIXTURE)}
-    assert status["BLAT's frozen frame features caption better than the tagger's"] == "not evaluated"
-    runs = {"audiocaps": {"blat_stage2": _captioning(0.4), "tagger": _captioning(0.3)},
-            "clotho": {"blat_stage2": _captioning(0.2), "tagger": _captioning(0.1)}}  # fmt: skip
-    with_runs = {**FIXTURE, "evaluate_captioning": {"captioning": runs}}
-    text = render(with_runs, "a fixture")
-    assert "| BLAT (ours) | AudioCaps | 10.0 | 30.0 | 12.0 | 40.0 | – | – |" in text
-    assert "| PANNs / tagger (ours) | Clotho | 10.0 | 30.0 | 12.0 | 10.0 | – | – |" in text
-    assert "| BLAT (paper) | Clotho | – | – | – | – | 27.1 | 45.8 |" in text
-    assert "- SPICE unavailable: no CoreNLP jars" in text
-    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(with_runs)}
-    assert status["BLAT's frozen frame features caption better than the tagger's"] == "holds"
-    runs["clotho"]["tagger"] = _captioning(0.25)
-    status = {c["claim"].split(" (")[0]: c["status"] for c in claims(with_runs)}
-    assert status["BLAT's frozen frame features caption better than the tagger's"] == "does not hold"
-
-
 def test_only_the_clips_an_evaluation_uses_are_kept():
     """Zero-shot keeps the test clips; the probe also the training clips; AudioSet's other splits go."""
     data = _clips("audioset", classes=2, per_class=6, folds=1)
     data.splits = np.array(["balanced_train", "unbalanced_train", "eval"] * 4)
     assert set(data.used(train=False).splits) == {"eval"} and len(data.used(train=False).audio_ids) == 4
     assert set(data.used(train=True).splits) == {"balanced_train", "eval"}
+
+
+def test_a_non_finite_class_score_names_the_clip():
+    """Classification metrics refuse NaN/inf scores, naming the clip id of the bad row."""
+    data = classification.LabelledClips("esc50", ["a", "b", "c"], np.array([1, 1, 2]), np.array(["all"] * 3),
+                                        ["dog", "cat"], np.eye(2, dtype=np.float32)[[0, 1, 0]])  # fmt: skip
+    scores = np.array([[1.0, 0.0], [np.inf, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="non-finite score in clip b"):
+        classification.score(data, np.ones(3, dtype=bool), scores)

@@ -49,3 +49,11 @@ def test_ties_count_against_the_true_item():
     metrics = retrieval_metrics(np.zeros((4, 20)), FIVE)
     assert metrics["text_to_audio"]["median_rank"] == 4.0
     assert metrics["audio_to_text"]["median_rank"] == 16.0
+
+
+def test_a_non_finite_similarity_is_an_error_naming_the_clip():
+    """NaN would otherwise rank as a number: the metric refuses it and names the row."""
+    similarity = np.eye(3, 6)
+    similarity[1, 4] = np.nan
+    with pytest.raises(ValueError, match="non-finite score in clip 1"):
+        retrieval_metrics(similarity, [0, 0, 1, 1, 2, 2])

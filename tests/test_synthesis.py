@@ -50,7 +50,7 @@ def test_filter_drops_every_evaluation_clip_and_unseen_labels(inputs):
     """Counts add up; kept clips are trainable, outside AudioSet eval, and only carry AudioCaps labels."""
     audioset, audiocaps, features, _ = inputs
     dataset = PreparedDataset(audioset)
-    selection = select_clips(dataset, PreparedDataset(audiocaps), FrameFeatures(features))
+    selection = select_clips(dataset, PreparedDataset(audiocaps), FrameFeatures(features), ["train"])
     assert set(selection.dropped) == set(REASONS)
     assert len(selection.audio_ids) + sum(selection.dropped.values()) == len(dataset)
     allowed = {m for r in PreparedDataset(audiocaps).rows(split="train") for m in r["tag_mids"]}
@@ -67,7 +67,7 @@ def test_filter_drops_every_evaluation_clip_and_unseen_labels(inputs):
 def _run(inputs, out, scratch, stop_after_chunks=None):
     audioset, audiocaps, features, captioner = inputs
     frames = FrameFeatures(features)
-    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames)
+    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames, ["train"])
     model = load_captioner(captioner)
     return selection, synthesize(model, frames, selection, PARAMS, out, scratch, CPU, Ranks(), stop_after_chunks)
 

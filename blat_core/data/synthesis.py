@@ -5,7 +5,8 @@ Clip choice, in this order (the first reason that applies is the one counted):
   evaluation_split       the clip is in AudioSet eval;
   evaluation_overlap     the clip is also in another dataset's evaluation split (AudioCaps val/test,
                          VGGSound test, ...; the leakage guard of `prepare` flagged it);
-  tags_not_in_audiocaps  one of its labels never occurs among the AudioCaps training clips' labels
+  tags_not_in_audiocaps  one of its labels never occurs among the labels of the AudioCaps clips of
+                         `synthesize.label_splits` (train)
                          (the captioner has never seen a caption for that sound);
   no_features            the features stage has no frame embeddings for it.
 
@@ -22,7 +23,7 @@ import logging
 import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,6 +63,9 @@ class SynthesizeParams:
     max_tokens: int = bounded(ge=1)
     batch_size: int = bounded(ge=1)
     chunk_clips: int = bounded(ge=1)
+    # AudioCaps splits whose clips' labels a kept AudioSet clip's labels must all be among (SPEC §2
+    # says "AudioCaps clips"; train alone keeps evaluation captions from shaping the synthetic set).
+    label_splits: list[str] = field(default_factory=lambda: ["train"])
 
 
 @dataclass
@@ -74,9 +78,11 @@ class Selection:
     allowed_labels: int
 
 
-def select_clips(audioset: PreparedDataset, audiocaps: PreparedDataset, features: FrameFeatures) -> Selection:
+def select_clips(
+    audioset: PreparedDataset, audiocaps: PreparedDataset, features: FrameFeatures, label_splits: list[str]
+) -> Selection:
     """Apply the synthesis filter (see the module docstring) to every prepared AudioSet clip."""
-    allowed = {mid for row in audiocaps.rows(split="train") for mid in row["tag_mids"]}
+    allowed = {mid for row in audiocaps.rows() if row["split"] in label_splits for mid in row["tag_mids"]}
     have_features = set(features.ids)
     dropped: Counter = Counter({reason: 0 for reason in REASONS})
     kept, tags = [], {}
@@ -207,7 +213,7 @@ def run_synthesize(
 ) -> dict | None:
     """Select, caption and merge; returns the metrics on rank 0 of a complete run, else None."""
     frames = FrameFeatures(features)
-    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames)
+    selection = select_clips(PreparedDataset(audioset), PreparedDataset(audiocaps), frames, params.label_splits)
     total = len(selection.audio_ids) + sum(selection.dropped.values())
     log.info("%d of %d AudioSet clips kept; dropped %s", len(selection.audio_ids), total, selection.dropped)
     captioner = load_captioner(captioner_folder, device)

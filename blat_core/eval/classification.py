@@ -16,6 +16,7 @@ from sklearn.metrics import average_precision_score
 
 from blat_core.data.datasets import LABELLED_TARGETS, recipe
 from blat_core.data.prepared import PreparedDataset, read_classes
+from blat_core.eval.retrieval import require_finite
 
 
 @dataclass
@@ -86,6 +87,7 @@ def label_text(label: str, template: str = "{}") -> str:
 
 
 def accuracy(targets: np.ndarray, scores: np.ndarray) -> float:
+    """Share of clips whose top-scored class is their class; a tie goes to the first class (argmax)."""
     return float(np.mean(scores.argmax(axis=1) == targets.argmax(axis=1)))
 
 
@@ -104,8 +106,10 @@ def label_frequency_map(train_targets: np.ndarray, eval_targets: np.ndarray) -> 
 
 
 def score(data: LabelledClips, test: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Accuracy (single-label) and/or mAP on the clips of mask `test`."""
+    """Accuracy (single-label) and/or mAP on the clips of mask `test`; non-finite scores are an error
+    naming the clip."""
     targets = data.targets[test]
+    require_finite(scores, "clip", [a for a, keep in zip(data.audio_ids, test, strict=True) if keep])
     result = {"mAP": mean_average_precision(targets, scores)[0]}
     if not data.multi_label:
         result = {"accuracy": accuracy(targets, scores), **result}

@@ -1,15 +1,21 @@
-"""The paper's tables with our numbers beside the paper's (SPEC §3), and the miniature-claims check.
+"""The paper's tables with our numbers beside the paper's (SPEC §3), the miniature claims, and the
+deviations from the paper.
 
-Every number of ours comes from a metrics file; a cell whose task has not run (or cannot run here)
-says so instead of showing a number.
+Every number of ours comes from a metrics file (read through `eval.schema`); an empty cell says why
+(`eval.cells.Reasons`). Rows are named by what the model saw: Table 2's upper half is the model
+pre-trained on synthetic data only (stage 1), scored without training on the target; models trained on
+the targets' training captions (stage 2, real-only) are listed apart, as not zero-shot.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from blat_core.data.datasets import recipe
-from blat_core.eval.schema import results, synthetic_captions
+from blat_core.eval.cells import NOT_IN_PAPER, Reasons, mean_std, paper, pct, table
+from blat_core.eval.claims import claims
+from blat_core.eval.deviations import Settings, deviations
+from blat_core.eval.schema import result, synthetic_captions
 
 # SPEC §3: the paper's headline numbers (percent).
 PAPER = {
@@ -44,223 +50,164 @@ PAPER = {
 }
 CLASSIFICATION = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
 PRIMARY = {name: recipe(name).classification.primary_metric for name in CLASSIFICATION}
-NOT_RUN = "not run yet"
+TARGETS = (("audiocaps", "AudioCaps"), ("clotho", "Clotho"))
+SYNTHETIC_ONLY, STAGE2, REALONLY, SCRATCH = "blat_stage1", "blat_stage2", "blat_realonly", "scratch"
+TIES = ("Ranks break ties against the true item (an item scored exactly as high as the true one ranks ahead "
+        "of it); accuracy gives a tie to the first class.")  # fmt: skip
 
 
-def pct(value: Any) -> str:
-    return "–" if value is None else f"{100 * value:.1f}"
+@dataclass
+class ReportContext:
+    """What the report needs besides the metrics: the corpus in words and the params in force."""
+
+    corpus: str
+    settings: Settings
+
+    @property
+    def tasks(self) -> dict:
+        return self.settings.tasks
 
 
-def paper(value: Any) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def _recalls(entry: dict | None, reason: str) -> list[str]:
+    """R@1 and R@10 of both directions (4 cells) of a retrieval entry, or the reason four times."""
+    if entry is None:
+        return [reason] * 4
+    return [pct(entry[d][k]) for d in ("audio_to_text", "text_to_audio") for k in ("R@1", "R@10")]
 
 
-def _row(cells: list[str]) -> str:
-    return "| " + " | ".join(cells) + " |"
+def _tuned(entry: dict | None, reason: str) -> list[str]:
+    """Fine-tuned recalls as mean ± std over seeds, saying when the kept weights are the untouched start."""
+    if entry is None:
+        return [reason] * 4
+    runs = entry.get("runs", [])
+    kept = entry.get("start_kept", 0)
+    cells = [mean_std(entry[d][k]) for d in ("audio_to_text", "text_to_audio") for k in ("R@1", "R@10")]
+    if runs and kept == len(runs):
+        return [f"{c} — start kept (not fine-tuned)" for c in cells]
+    if kept:
+        return [f"{c} (start kept by {kept}/{len(runs)} seeds)" for c in cells]
+    return cells
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows), ""]
-
-
-def table2(metrics: dict) -> list[str]:
-    retrieval = results(metrics, "retrieval")
+def table2(metrics: dict, ctx: ReportContext) -> list[str]:
+    why = Reasons(ctx.tasks, set(metrics))
     header = ["model", "AudioCaps A→T R@1", "R@10", "T→A R@1", "R@10", "Clotho A→T R@1", "R@10", "T→A R@1", "R@10"]
-    rows = []
-    for name, label in (("blat_stage2", "BLAT zero-shot (ours)"), ("blat_realonly", "real-only (ours)"),
-                        ("blat_stage1", "stage 1 only (ours)")):  # fmt: skip
-        cells = [label]
-        for dataset in ("audiocaps", "clotho"):
-            result = retrieval.get(dataset, {}).get(name)
-            for direction in ("audio_to_text", "text_to_audio"):
-                for k in ("R@1", "R@10"):
-                    cells.append(pct(result[direction][k]) if result else NOT_RUN)
-        rows.append(cells)
-    for key, label in (("table2_zeroshot", "BLAT zero-shot (paper)"), ("table2_finetuned", "BLAT fine-tuned (paper)"),
-                       ("table2_scratch", "from scratch (paper)")):  # fmt: skip
-        rows.append([label, *(paper(v) for d in ("audiocaps", "clotho") for v in PAPER[key][d])])
-    tuned = results(metrics, "retrieval_finetune")
-    for name, label in (("blat_stage2", "BLAT fine-tuned (ours)"), ("scratch", "from scratch (ours)")):
-        cells = [label]
-        for dataset in ("audiocaps", "clotho"):
-            result = tuned.get(dataset, {}).get(name)
-            for direction in ("audio_to_text", "text_to_audio"):
-                for k in ("R@1", "R@10"):
-                    cells.append(f"{pct(result[direction][k]['mean'])} ± {pct(result[direction][k]['std'])}"
-                                 if result else NOT_RUN)  # fmt: skip
-        rows.append(cells)
-    return ["## Table 2 — text–audio retrieval (%)", "", *_table(header, rows)]
+    def zero_shot(model: str) -> list[str]:
+        return [c for d, _ in TARGETS for c in _recalls(result(metrics, "retrieval", d, model),
+                                                         why.missing("retrieval", d, model))]  # fmt: skip
+
+    def printed(key: str) -> list[str]:
+        return [paper(v) for d, _ in TARGETS for v in PAPER[key][d]]
+
+    rows = [["**zero-shot: pre-trained on synthetic data only**", *[""] * 8]]
+    rows.append(["BLAT stage 1, synthetic captions only (ours)", *zero_shot(SYNTHETIC_ONLY)])
+    rows.append(["BLAT, synthetic data only (paper)", *printed("table2_zeroshot")])
+    tuned = ctx.tasks.get("retrieval_finetune")
+    start = next((m for m in (tuned.models if tuned else []) if m != SCRATCH), SYNTHETIC_ONLY)
+    schedule = f", {tuned.steps} steps × {len(tuned.seeds)} seeds" if tuned else ""
+    rows.append(["**trained on the target's training captions**", *[""] * 8])
+    for model, label, key in ((start, f"BLAT fine-tuned from {start} (ours{schedule})", "table2_finetuned"),
+                              (SCRATCH, f"from scratch (ours{schedule})", "table2_scratch")):  # fmt: skip
+        cells = [c for d, _ in TARGETS for c in _tuned(result(metrics, "retrieval_finetune", d, model),
+                                                       why.missing("retrieval_finetune", d, model))]  # fmt: skip
+        rows.append([label, *cells])
+        rows.append([label.split(" (ours")[0].replace(f" from {start}", "") + " (paper)", *printed(key)])
+    rows.append(["**pre-trained on AudioCaps + Clotho + MACS training captions: not zero-shot**", *[""] * 8])
+    for model, label in ((STAGE2, "BLAT stage 2: stage 1, then the real captions (ours)"),
+                         (REALONLY, "real-only: the real captions from the tagger (ours)")):  # fmt: skip
+        rows.append([label, *zero_shot(model)])
+    notes = ["Stage 2 and real-only have trained on AudioCaps train and Clotho development captions, so their "
+             f"scores on those test sets are not zero-shot; the paper has no such rows. {TIES}", ""]  # fmt: skip
+    return ["## Table 2 — text–audio retrieval (%)", "", *table(header, rows), *notes]
 
 
-def table3(metrics: dict) -> list[str]:
-    result = synthetic_captions(metrics)
+def table3(metrics: dict, ctx: ReportContext) -> list[str]:
+    scores_by_source = synthetic_captions(metrics)
+    why = Reasons(ctx.tasks, set(metrics))
     columns = ("bleu_4", "rouge_l", "meteor", "cider", "spice", "fense")
     header = ["captions (AudioCaps test)", "BLEU-4", "ROUGE-L", "METEOR", "CIDEr", "SPICE", "FENSE"]
     rows = []
     for name, label in (("without_tag", "synthetic, without tags"), ("with_tag", "synthetic, with tags"),
                         ("human", "human")):  # fmt: skip
-        scores = result.get(name)
-        rows.append([f"{label} (ours)", *((pct(scores.get(c)) if scores else NOT_RUN) for c in columns)])
+        scores = scores_by_source.get(name)
+        rows.append([f"{label} (ours)", *((why.metric(scores, c) if scores else "not run yet") for c in columns)])
         rows.append([f"{label} (paper)", *(paper(v) for v in PAPER["table3"][name])])
-    notes = []
-    unavailable = (result.get("with_tag") or {}).get("unavailable", {})
-    for metric, reason in sorted(unavailable.items()):
-        notes.append(f"- {metric.upper()} unavailable: {reason}")
-    return ["## Table 3 — quality of the synthetic captions (%)", "", *_table(header, rows), *notes,
-            *([""] if notes else [])]  # fmt: skip
+    return ["## Table 3 — quality of the synthetic captions (%)", "", *table(header, rows)]
 
 
-def table4(metrics: dict) -> list[str]:
-    result = results(metrics, "captioning")
+def table4(metrics: dict, ctx: ReportContext) -> list[str]:
+    why = Reasons(ctx.tasks, set(metrics))
     columns = ("bleu_4", "rouge_l", "meteor", "cider", "spider", "fense")
     header = ["captioner features", "dataset", "BLEU-4", "ROUGE-L", "METEOR", "CIDEr", "SPIDEr", "FENSE"]
-    rows, unavailable = [], {}
-    for name, label in (("tagger", "PANNs / tagger"), ("blat_stage2", "BLAT")):
-        for dataset, title in (("audiocaps", "AudioCaps"), ("clotho", "Clotho")):
-            scores = result.get(dataset, {}).get(name)
-            rows.append([f"{label} (ours)", title, *((pct(scores.get(c)) if scores else NOT_RUN) for c in columns)])
-            unavailable.update((scores or {}).get("unavailable", {}))
+    rows = []
+    for name, label in (("tagger", "PANNs / tagger"), (STAGE2, "BLAT stage 2")):
+        for dataset, title in TARGETS:
+            scores = result(metrics, "captioning", dataset, name)
+            cells = ([why.metric(scores, c) for c in columns] if scores
+                     else [why.missing("captioning", dataset, name)] * len(columns))  # fmt: skip
+            rows.append([f"{label} (ours)", title, *cells])
     for name, label in (("panns", "PANNs"), ("blat", "BLAT")):
-        for dataset, title in (("audiocaps", "AudioCaps"), ("clotho", "Clotho")):
+        for dataset, title in TARGETS:
             spider, fense = PAPER["table4"][dataset][name]
-            rows.append([f"{label} (paper)", title, "–", "–", "–", "–", paper(spider), paper(fense)])
-    notes = [f"- {metric.upper()} unavailable: {reason}" for metric, reason in sorted(unavailable.items())]
+            rows.append([f"{label} (paper)", title, *[NOT_IN_PAPER] * 4, paper(spider), paper(fense)])
     return ["## Table 4 — captioning on frozen audio features (%), captioner without tags", "",
-            *_table(header, rows), *notes, *([""] if notes else [])]  # fmt: skip
+            *table(header, rows)]  # fmt: skip
 
 
-def table5(metrics: dict) -> list[str]:
-    zeroshot = results(metrics, "zeroshot")
-    probe = results(metrics, "linear_probe")
-    finetune = results(metrics, "finetune")
+def _classification_cell(task: str, metrics: dict, ctx: ReportContext, dataset: str, model: str) -> str:
+    entry = result(metrics, task, dataset, model)
+    if entry is None:
+        return Reasons(ctx.tasks, set(metrics)).missing(task, dataset, model)
+    metric = PRIMARY[dataset]
+    if task == "zeroshot":
+        cell = pct(entry[metric])
+        return f"{cell} ({pct(entry['mAP'])})" if dataset == "vggsound" else cell
+    cell = mean_std(entry[metric])
+    spec = ctx.tasks[task]
+    if task == "finetune":
+        folds = f"{entry['sets']} fold{'s' if entry['sets'] > 1 else ''}" if entry.get("sets") else ""
+        return f"{cell} ({folds} · {spec.steps} steps)"
+    return cell
+
+
+def table5(metrics: dict, ctx: ReportContext) -> list[str]:
     header = ["setting", "ESC-50 acc", "US8K acc", "VGGSound acc (mAP)", "FSD50K mAP", "AudioSet mAP"]
     rows = []
-    for name, label in (("blat_stage2", "zero-shot BLAT (ours)"), ("blat_realonly", "zero-shot real-only (ours)"),
-                        ("blat_stage1", "zero-shot stage 1 only (ours)")):  # fmt: skip
-        cells = [label]
-        for dataset in CLASSIFICATION:
-            result = zeroshot.get(dataset, {}).get(name)
-            if result is None:
-                cells.append(NOT_RUN)
-            elif dataset == "vggsound":
-                cells.append(f"{pct(result['accuracy'])} ({pct(result['mAP'])})")
-            else:
-                cells.append(pct(result[PRIMARY[dataset]]))
-        rows.append(cells)
+    zero_shot_rows = ((SYNTHETIC_ONLY, "zero-shot BLAT stage 1, synthetic only (ours)"),
+                      (STAGE2, "zero-shot BLAT stage 2 (ours)"), (REALONLY, "zero-shot real-only (ours)"))
+    for model, label in zero_shot_rows:
+        rows.append([label, *(_classification_cell("zeroshot", metrics, ctx, d, model) for d in CLASSIFICATION)])
     z = PAPER["table5_zeroshot"]
     vggsound = f"{paper(z['vggsound'])} ({paper(z['vggsound_map'])})"
     rows.append(["zero-shot BLAT (paper)", paper(z["esc50"]), paper(z["us8k"]), vggsound, paper(z["fsd50k"]),
                  paper(z["audioset"])])  # fmt: skip
-    for source, name, label in ((probe, "blat_stage2", "linear probe BLAT (ours)"),
-                                (probe, "tagger", "linear probe tagger/PANNs (ours)"),
-                                (finetune, "blat_stage2", "fine-tune BLAT (ours)"),
-                                (finetune, "tagger", "fine-tune tagger/PANNs (ours)")):  # fmt: skip
-        cells = [label]
-        for dataset in CLASSIFICATION:
-            result = source.get(dataset, {}).get(name)
-            if result is None:
-                cells.append(NOT_RUN)
-            else:
-                value = result[PRIMARY[dataset]]
-                cells.append(f"{pct(value['mean'])} ± {pct(value['std'])}")
-        rows.append(cells)
+    for task, label in (("linear_probe", "linear probe"), ("finetune", "fine-tune")):
+        for model, who in ((STAGE2, "BLAT stage 2"), ("tagger", "tagger/PANNs")):
+            rows.append([f"{label} {who} (ours)",
+                         *(_classification_cell(task, metrics, ctx, d, model) for d in CLASSIFICATION)])  # fmt: skip
     for key, label in (("table5_probe", "linear probe"), ("table5_finetune", "fine-tune")):
-        for name in ("blat", "panns"):
-            values = PAPER[key][name]
-            who = "BLAT" if name == "blat" else "PANNs"
-            rows.append([f"{label} {who} (paper)", *(paper(values.get(d)) for d in CLASSIFICATION)])
-    return ["## Table 5 — classification (%)", "", *_table(header, rows)]
+        for name, who in (("blat", "BLAT"), ("panns", "PANNs")):
+            rows.append([f"{label} {who} (paper)", *(paper(PAPER[key][name].get(d)) for d in CLASSIFICATION)])
+    notes = ["Linear probe and fine-tune: mean ± std over seeds; fine-tuning keeps its final weights. "
+             f"{TIES}", ""]  # fmt: skip
+    return ["## Table 5 — classification (%)", "", *table(header, rows), *notes]
 
 
-def claims(metrics: dict) -> list[dict]:
-    """Each miniature claim: holds / does not hold / not evaluated, with the numbers behind it."""
-    out = []
-    table3_rows = synthetic_captions(metrics)
-    if table3_rows:
-        tags, notags = table3_rows["with_tag"]["cider"], table3_rows["without_tag"]["cider"]
-        out.append(_claim("Tag guidance improves the synthetic captions (AudioCaps test CIDEr)", tags > notags,
-                          f"with tags {tags:.3f} vs without {notags:.3f}"))  # fmt: skip
-    zeroshot = results(metrics, "zeroshot")
-    if zeroshot:
-        blat = [zeroshot[d]["blat_stage2"][PRIMARY[d]] for d in CLASSIFICATION if d in zeroshot]
-        real = [zeroshot[d]["blat_realonly"][PRIMARY[d]] for d in CLASSIFICATION if d in zeroshot]
-        wins = sum(b > r for b, r in zip(blat, real, strict=True))
-        out.append(_claim(
-            "Synthetic pre-training improves zero-shot classification over real-only training",
-            sum(blat) / len(blat) > sum(real) / len(real),
-            f"mean over {len(blat)} sets {100 * sum(blat) / len(blat):.1f} vs {100 * sum(real) / len(real):.1f}; "
-            f"better on {wins} of {len(blat)}",
-        ))  # fmt: skip
-        esc = zeroshot.get("esc50", {}).get("blat_stage2")
-        if esc:
-            out.append(_claim("BLAT beats chance by a wide margin (ESC-50 zero-shot accuracy ≥ 3× chance)",
-                              esc["accuracy"] >= 3 * esc["chance_accuracy"],
-                              f"{100 * esc['accuracy']:.1f} vs chance {100 * esc['chance_accuracy']:.1f}"))  # fmt: skip
-    retrieval = results(metrics, "retrieval")
-    if retrieval:
-        pairs = [(retrieval[d]["blat_stage2"], retrieval[d]["blat_realonly"]) for d in retrieval]
-        blat = sum(b[x]["R@1"] for b, _ in pairs for x in ("audio_to_text", "text_to_audio")) / (2 * len(pairs))
-        real = sum(r[x]["R@1"] for _, r in pairs for x in ("audio_to_text", "text_to_audio")) / (2 * len(pairs))
-        out.append(_claim("Synthetic pre-training improves zero-shot retrieval over real-only training (mean R@1)",
-                          blat > real, f"{100 * blat:.1f} vs {100 * real:.1f}"))  # fmt: skip
-    probe = results(metrics, "linear_probe")
-    if probe:
-        sets = [d for d in CLASSIFICATION if d in probe and "tagger" in probe[d] and "blat_stage2" in probe[d]]
-        blat = [probe[d]["blat_stage2"][PRIMARY[d]]["mean"] for d in sets]
-        tagger = [probe[d]["tagger"][PRIMARY[d]]["mean"] for d in sets]
-        wins = sum(b > t for b, t in zip(blat, tagger, strict=True))
-        out.append(_claim("BLAT's audio tower is a better linear-probe feature than the tagger's (PANNs)",
-                          wins > len(sets) / 2, f"better on {wins} of {len(sets)} sets"))  # fmt: skip
-    captioning = results(metrics, "captioning")
-    targets = [d for d in captioning if "blat_stage2" in captioning[d] and "tagger" in captioning[d]]
-    if targets:
-        blat = [captioning[d]["blat_stage2"]["cider"] for d in targets]
-        tagger = [captioning[d]["tagger"]["cider"] for d in targets]
-        pairs = zip(targets, blat, tagger, strict=True)
-        evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in pairs)
-        out.append(_claim("BLAT's frozen frame features caption better than the tagger's (CIDEr, no tags)",
-                          all(b > t for b, t in zip(blat, tagger, strict=True)), evidence))  # fmt: skip
-    else:
-        out.append({"claim": "BLAT's frozen frame features caption better than the tagger's", "status": "not evaluated",
-                    "evidence": "evaluate@captioning has not run"})  # fmt: skip
-    finetune = results(metrics, "finetune")
-    sets = [d for d in CLASSIFICATION if "blat_stage2" in finetune.get(d, {}) and "tagger" in finetune.get(d, {})]
-    if sets:
-        blat = [finetune[d]["blat_stage2"][PRIMARY[d]]["mean"] for d in sets]
-        tagger = [finetune[d]["tagger"][PRIMARY[d]]["mean"] for d in sets]
-        evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in zip(sets, blat, tagger, strict=True))
-        out.append(_claim("BLAT pre-training helps fine-tuned classification (vs fine-tuning the tagger's tower)",
-                          sum(blat) > sum(tagger), evidence))  # fmt: skip
-    else:
-        out.append({"claim": "BLAT pre-training helps fine-tuned classification", "status": "not evaluated",
-                    "evidence": "evaluate@finetune has not run"})  # fmt: skip
-    tuned = results(metrics, "retrieval_finetune")
-    targets = [d for d in tuned if "blat_stage2" in tuned[d] and "scratch" in tuned[d]]
-    if targets:
-        directions = ("audio_to_text", "text_to_audio")
-        blat = [tuned[d]["blat_stage2"][x]["R@1"]["mean"] for d in targets for x in directions]
-        scratch = [tuned[d]["scratch"][x]["R@1"]["mean"] for d in targets for x in directions]
-        out.append(_claim("Pre-training helps fine-tuned retrieval (BLAT vs from scratch, mean R@1)",
-                          sum(blat) > sum(scratch),
-                          f"{100 * sum(blat) / len(blat):.1f} vs {100 * sum(scratch) / len(scratch):.1f} "
-                          f"over {', '.join(targets)}"))  # fmt: skip
-    else:
-        out.append({"claim": "Pre-training helps fine-tuned retrieval", "status": "not evaluated",
-                    "evidence": "evaluate@retrieval_finetune has not run"})  # fmt: skip
-    return out
+def deviations_section(ctx: ReportContext) -> list[str]:
+    rows = [[d["topic"], d["ours"], d["paper"], d["switch"]] for d in deviations(ctx.settings)]
+    return ["## Deviations from the paper", "", "Where this run differs from the paper or the paper is silent "
+            "and we chose; generated from the params in force.", "",
+            *table(["topic", "this run", "paper", "params key"], rows)]  # fmt: skip
 
 
-def _claim(text: str, holds: bool, evidence: str) -> dict:
-    return {"claim": text, "status": "holds" if holds else "does not hold", "evidence": evidence}
-
-
-def render(metrics: dict, corpus: str) -> str:
+def render(metrics: dict, ctx: ReportContext) -> str:
     """The whole report as Markdown. `metrics`: file stem -> parsed JSON."""
-    lines = ["# BLAT reproduction — report", "", f"Our numbers: {corpus}. Paper numbers: SPEC §3 (the paper's "
+    lines = ["# BLAT reproduction — report", "", f"Our numbers: {ctx.corpus}. Paper numbers: SPEC §3 (the paper's "
              "headline tables). On the demo corpus the absolute numbers are not comparable to the paper's; "
              "the claims below are what the demo can test.", ""]  # fmt: skip
-    lines += ["## Miniature claims", "", *_table(["claim", "status", "numbers"],
-              [[c["claim"], c["status"], c["evidence"]] for c in claims(metrics)])]  # fmt: skip
+    lines += ["## Miniature claims", "", *table(["claim", "status", "numbers"],
+              [[c["claim"], c["status"], c["evidence"]] for c in claims(metrics, ctx.tasks)])]  # fmt: skip
     for section in (table2, table3, table4, table5):
-        lines += section(metrics)
+        lines += section(metrics, ctx)
+    lines += deviations_section(ctx)
     return "\n".join(lines).rstrip() + "\n"

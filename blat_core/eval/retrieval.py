@@ -1,7 +1,9 @@
 """Retrieval metrics (SPEC §2): N clips, each with its captions (5 in AudioCaps/Clotho test).
 
 Text->audio: every caption ranks the N clips. Audio->text: every clip ranks all captions and counts
-its best-ranked true caption. Ranks are 1-based; ties are broken against the true item (pessimistic).
+its best-ranked true caption. Ranks are 1-based; ties are broken against the true item (pessimistic):
+an item scored exactly as high as the true one ranks ahead of it, so a constant similarity matrix gets the
+worst ranks, never the best. A NaN or infinite similarity is an error naming its row (the clip), not a rank.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def retrieval_metrics(similarity: np.ndarray | torch.Tensor, caption_audio: list
     if isinstance(similarity, torch.Tensor):
         similarity = similarity.float().cpu().numpy()
     caption_audio = np.asarray(caption_audio)
+    require_finite(similarity, "clip")
     if similarity.shape[1] != len(caption_audio):
         raise ValueError(f"{similarity.shape[1]} caption columns but {len(caption_audio)} caption->clip entries")
     a2t = recall_metrics(ranks_audio_to_text(similarity, caption_audio))
@@ -59,3 +62,14 @@ def score_retrieval(model, tokenizer, test: RetrievalSet, batch_size: int, devic
     audio = embed_clips(model, test.prepared, test.audio_ids, batch_size, device, workers)
     text = embed_captions(model, tokenizer, test.captions, batch_size, device)
     return retrieval_metrics(audio @ text.t(), test.caption_audio)
+
+
+def require_finite(scores: np.ndarray, row_name: str, row_ids: list[str] | None = None) -> None:
+    """Scores feed ranks and averages, where a NaN or an infinity would silently become a number: refuse
+    them, naming the first bad row (its id when given)."""
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        row = int(np.flatnonzero(bad.any(axis=tuple(range(1, scores.ndim))))[0])
+        name = row_ids[row] if row_ids is not None else str(row)
+        raise ValueError(f"non-finite score in {row_name} {name} ({int(bad.sum())} of {bad.size} scores): "
+                         "the model produced NaN/inf (diverged weights or a broken input)")  # fmt: skip

@@ -5,6 +5,7 @@ it; neither spells the nesting out."""
 from __future__ import annotations
 
 SYNTHETIC_CAPTIONS = "captioning_synthetic"  # Table 3's metrics: {it: {without_tag | with_tag | human: scores}}
+DATASETS_FIELD = {"retrieval_finetune": "targets"}  # the params field naming a task's datasets (else "datasets")
 
 
 def metrics_name(task: str) -> str:
@@ -25,3 +26,7 @@ def result(metrics: dict[str, dict], task: str, dataset: str, model: str) -> dic
 def synthetic_captions(metrics: dict[str, dict]) -> dict[str, dict]:
     """Table 3's scores per caption source."""
     return metrics.get(SYNTHETIC_CAPTIONS, {}).get(SYNTHETIC_CAPTIONS, {})
+
+
+def datasets_field(task: str) -> str:
+    return DATASETS_FIELD.get(task, "datasets")

@@ -41,13 +41,17 @@ def train_classifier(
     device: torch.device,
     checkpointer: checkpointing.Checkpointer,
     checkpoint_every: int,
+    head_lr_scale: float = 10.0,
     stop_after: int | None = None,
+    history: list | None = None,
 ) -> TowerClassifier | None:
-    """Train tower + head for `steps` on the clips of mask `train` (Adam; the new head at 10x the tower's
-    LR); None when stopped early by `stop_after` (a test's stand-in for a killed run)."""
+    """Train tower + head for `steps` on the clips of mask `train` (Adam; the new head at `head_lr_scale`
+    times the tower's LR) and keep the final weights; None when stopped early by `stop_after` (a test's
+    stand-in for a killed run). `history` receives [step, {"loss": mean}] per log window."""
     compute.seed_everything(seed)
     model = TowerClassifier(make_tower(), len(data.classes)).to(device)
-    groups = [{"params": model.tower.parameters(), "lr": lr}, {"params": model.head.parameters(), "lr": 10 * lr}]
+    groups = [{"params": model.tower.parameters(), "lr": lr},
+              {"params": model.head.parameters(), "lr": head_lr_scale * lr}]  # fmt: skip
     optimizer = torch.optim.Adam(groups, fused=device.type == "cuda")
     train_ids = [a for a, keep in zip(data.audio_ids, train, strict=True) if keep]
     targets = torch.as_tensor(data.targets[train])
@@ -75,7 +79,8 @@ def train_classifier(
         return {"loss": loss.detach(), "batch_size": len(batch_targets)}
 
     schedule = loop.LoopSchedule(steps, lambda step: 1.0, max(1, steps // 4), checkpoint_every)  # a constant LR
-    reached = loop.train_steps(model, optimizer, batches, step_fn, schedule, checkpointer, stop_after=stop_after)
+    reached = loop.train_steps(model, optimizer, batches, step_fn, schedule, checkpointer, stop_after=stop_after,
+                               history=history)  # fmt: skip
     if reached < steps:
         return None
     checkpointer.clear()

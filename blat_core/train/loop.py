@@ -91,6 +91,7 @@ def train_steps(
     extra_state: dict | None = None,
     is_main: bool = True,
     stop_after: int | None = None,
+    history: list | None = None,
 ) -> int:
     """Run steps [resume, total) and return the step reached (`total_steps`, or `stop_after`: a test's
     stand-in for a killed run).
@@ -100,7 +101,8 @@ def train_steps(
     runs on the main process at its cadence, may update `extra_state`, and returns values for the
     curves; `curve_values(steps)` adds values of the recipe's own schedules beside the LR.
     `extra_state` is saved in every checkpoint and updated in place from it on resume. Only the main
-    process writes curves and checkpoints; every process resumes from the same file.
+    process writes curves and checkpoints; every process resumes from the same file. `history`, when
+    given, receives [steps done, window means] at each log point of this run.
     """
     total = schedule.total_steps
     start, saved = resume(checkpointer, model, optimizer, total)
@@ -126,6 +128,8 @@ def train_steps(
             record = {k: float(np.mean([float(v[k]) for v in window])) for k in window[0] if k != "batch_size"}
             if is_main:
                 _log_window(done, total, record, optimizer, seen, waited, time.perf_counter() - tick)
+            if history is not None:
+                history.append([done, dict(record)])
             window, seen, waited, tick = [], 0, 0.0, time.perf_counter()
         if evaluate is not None and is_main and _due(done, schedule.evaluate_every, total):
             record.update(evaluate(done))

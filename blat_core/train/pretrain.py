@@ -63,18 +63,29 @@ class PretrainParams:
     seed: int = 0
     stage1: StageSchedule | None = None
     stage2: StageSchedule | None = None
+    # The real-only baseline's compute: stage 2's schedule ("stage2", the paper's comparison as we read it),
+    # or as many steps as stage 1 + stage 2 together ("matched"; stage 2's warmup and validation cadence).
+    realonly_compute: str = bounded(choices=("stage2", "matched"), default="stage2")
 
     def for_stage(self, stage: str) -> dict:
-        """The settings one stage reads (its fingerprint): the shared ones and its own schedule."""
-        shared = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("stage1", "stage2")}
-        return {**shared, "schedule": dataclasses.asdict(self.schedule(stage))}
+        """The settings one stage reads (its fingerprint, recorded in the model's sidecar): the shared ones
+        and its own schedule."""
+        own = ("stage1", "stage2", "realonly_compute")
+        shared = {k: v for k, v in dataclasses.asdict(self).items() if k not in own}
+        extra = {"realonly_compute": self.realonly_compute} if stage == "realonly" else {}
+        return {**shared, **extra, "schedule": dataclasses.asdict(self.schedule(stage))}
 
     def schedule(self, stage: str) -> StageSchedule:
-        """stage1's schedule, or stage2's (used by stage2 and by the real-only baseline alike)."""
-        name = "stage1" if stage == "stage1" else "stage2"
-        chosen = getattr(self, name)
-        if chosen is None:
-            raise ParamsError(f"pretrain.{name} is missing")
+        """stage1's schedule, or stage2's (stage2; realonly unless compute-matched to stage 1 + stage 2)."""
+        names = ["stage1"] if stage == "stage1" else ["stage2"]
+        if stage == "realonly" and self.realonly_compute == "matched":
+            names = ["stage2", "stage1"]
+        for name in names:
+            if getattr(self, name) is None:
+                raise ParamsError(f"pretrain.{name} is missing")
+        chosen = getattr(self, names[0])
+        if len(names) == 2:
+            return dataclasses.replace(chosen, steps=self.stage1.steps + self.stage2.steps)
         return chosen
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blat_core.data.datasets import CAPTIONED_TARGETS, LABELLED_TARGETS
+from blat_core.eval.schema import datasets_field
 from blat_core.eval.tasks import captioning, classification, retrieval
 from blat_core.models.towers import TAGGER, model_folder
 from blat_core.params import ParamsError
@@ -44,8 +45,9 @@ _RECALLS = ("audio_to_text", "text_to_audio")
 _TASKS = (
     Task("retrieval", retrieval.RetrievalTask, retrieval.retrieval, "datasets", CAPTIONED_TARGETS,
          (*_RECALLS, "geometric_mean", "clips")),
-    Task("retrieval_finetune", retrieval.RetrievalFineTuneTask, retrieval.retrieval_finetune, "targets",
-         CAPTIONED_TARGETS, _RECALLS, frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True),
+    Task("retrieval_finetune", retrieval.RetrievalFineTuneTask, retrieval.retrieval_finetune,
+         datasets_field("retrieval_finetune"), CAPTIONED_TARGETS, (*_RECALLS, "start_kept", "runs"),
+         frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True),
     Task("captioning", captioning.CaptioningTask, captioning.captioning, "datasets", CAPTIONED_TARGETS,
          ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense", "val_cider", "clips"),
          frozenset({TAGGER}), resumable=True),
@@ -54,7 +56,7 @@ _TASKS = (
     Task("linear_probe", classification.LinearProbeTask, classification.linear_probe, "datasets", LABELLED_TARGETS,
          ("accuracy", "mAP"), frozenset({TAGGER}), over_seeds=True),
     Task("finetune", classification.FineTuneTask, classification.finetune, "datasets", LABELLED_TARGETS,
-         ("accuracy", "mAP", "sets"), frozenset({TAGGER}), resumable=True, over_seeds=True),
+         ("accuracy", "mAP", "sets", "runs"), frozenset({TAGGER}), resumable=True, over_seeds=True),
 )  # fmt: skip
 TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
 

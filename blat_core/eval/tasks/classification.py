@@ -112,6 +112,7 @@ class FineTuneTask:
     max_seconds: float = bounded(gt=0.0, default=10.0)
     max_sets: int = bounded(ge=0, default=0)  # evaluate the first N folds/splits only (0: all, as the paper)
     checkpoint_every: int = bounded(ge=1, default=100)
+    head_lr_scale: float = bounded(gt=0.0, default=10.0)  # the new head's LR over the tower's (paper: silent)
 
 
 def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device, scratch: Path | None) -> dict:
@@ -128,7 +129,7 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device,
             make_tower = functools.partial(audio_tower, model_name, models_root)
             folder = model_folder(models_root, model_name)
             inputs = [prepared.folder / "manifest.parquet", *sorted(f for f in folder.rglob("*") if f.is_file())]
-            runs = []
+            runs, records = [], []
             for seed in task.seeds:
                 per_set = []
                 for index, (train, test) in enumerate(sets):
@@ -138,11 +139,14 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device,
                         checkpointing.fingerprint(key, inputs, CODE),
                     )
                     schedule = (seed, task.steps, task.batch_size, task.lr, max_samples)
+                    losses: list = []
                     model = train_classifier(make_tower, data, prepared, train, *schedule, device, checkpointer,
-                                             task.checkpoint_every)  # fmt: skip
+                                             task.checkpoint_every, task.head_lr_scale, history=losses)  # fmt: skip
                     per_set.append(score_classifier(model, data, prepared, test, task.batch_size, device))
+                    records.append({"seed": seed, "set": index, "steps": task.steps, "kept_step": task.steps,
+                                    "train_loss": [[step, round(v["loss"], 6)] for step, v in losses]})  # fmt: skip
                 runs.append({k: float(np.mean([s[k] for s in per_set])) for k in per_set[0]})
-            out.setdefault(dataset, {})[model_name] = mean_std(runs) | {"sets": len(sets)}
+            out.setdefault(dataset, {})[model_name] = mean_std(runs) | {"sets": len(sets), "runs": records}
             log.info("fine-tune %s %s: %s", model_name, dataset,
-                     {k: round(v["mean"], 4) for k, v in out[dataset][model_name].items() if k != "sets"})  # fmt: skip
+                     {k: round(out[dataset][model_name][k]["mean"], 4) for k in runs[0]})  # fmt: skip
     return out

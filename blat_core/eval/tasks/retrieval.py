@@ -74,28 +74,54 @@ def retrieval_finetune(
         val = RetrievalSet.from_split(prepared_root / dataset, splits["val"])
         test = RetrievalSet.from_split(prepared_root / dataset, splits["test"])
         for model_name in task.models:
-            runs = []
+            runs, records, start_scores = [], [], {}
             for seed in task.seeds:
-                compute.seed_everything(seed)
-                model, tokenizer = _retrieval_start(model_name, task, models_root)
-                run = finetune_run(task, seed)
-                # The starting weights compete in model selection too: fine-tuning keeps them when no
-                # validated step beats them (a few demo steps can otherwise only make a good start worse).
-                model.to(device)
-                start_score = score_retrieval(model, tokenizer, val, task.batch_size, device)["geometric_mean"]
-                start = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                checkpointer = _checkpointer(task, scratch, dataset, model_name, seed, prepared_root, models_root)
-                best, summary = contrastive_training(model, tokenizer, pairs, val, run, device, Ranks(), checkpointer)
-                model.load_state_dict(best if summary["best"]["geometric_mean"] > start_score else start)
-                metrics = score_retrieval(model, tokenizer, test, task.batch_size, device)
+                metrics, record = _finetune_one(task, model_name, seed, pairs, val, test, device, scratch, dataset,
+                                                prepared_root, models_root, start_scores)  # fmt: skip
                 runs.append({f"{d}/{k}": v for d in DIRECTIONS for k, v in metrics[d].items()})
+                records.append(record)
             summary = mean_std(runs)
             out.setdefault(dataset, {})[model_name] = {
-                d: {k: summary[f"{d}/{k}"] for k in ("R@1", "R@5", "R@10", "median_rank")} for d in DIRECTIONS
+                **{d: {k: summary[f"{d}/{k}"] for k in ("R@1", "R@5", "R@10", "median_rank")} for d in DIRECTIONS},
+                "start_kept": sum(r["start_kept"] for r in records),
+                "runs": records,
             }
-            log.info("fine-tuned retrieval %s from %s: A->T R@1 %.3f, T->A R@1 %.3f", dataset, model_name,
-                     summary["audio_to_text/R@1"]["mean"], summary["text_to_audio/R@1"]["mean"])  # fmt: skip
+            log.info("fine-tuned retrieval %s from %s: A->T R@1 %.3f, T->A R@1 %.3f; start kept by %d of %d seeds",
+                     dataset, model_name, summary["audio_to_text/R@1"]["mean"], summary["text_to_audio/R@1"]["mean"],
+                     sum(r["start_kept"] for r in records), len(records))  # fmt: skip
     return out
+
+
+def _finetune_one(task: RetrievalFineTuneTask, model_name: str, seed: int, pairs, val: RetrievalSet,
+                  test: RetrievalSet, device, scratch: Path | None, dataset: str, prepared_root: Path,
+                  models_root: Path, start_scores: dict) -> tuple[dict, dict]:  # fmt: skip
+    """One seed: (test metrics of the kept weights, its record: steps run, kept step, validation curve).
+
+    Model selection by the validation split's geometric mean, the starting weights included (step 0):
+    the same rule for BLAT and for from-scratch. A run whose start is kept is recorded as such.
+    `start_scores` keeps a saved model's start scores across seeds (its weights do not depend on the seed;
+    a from-scratch start's fresh projections do)."""
+    compute.seed_everything(seed)
+    model, tokenizer = _retrieval_start(model_name, task, models_root)
+    run = finetune_run(task, seed)
+    model.to(device)
+    cache = start_scores if model_name != SCRATCH else {}
+    if "val" not in cache:
+        cache["val"] = score_retrieval(model, tokenizer, val, run.eval_batch_size, device)["geometric_mean"]
+    start = cache["val"]
+    start_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    checkpointer = _checkpointer(task, scratch, dataset, model_name, seed, prepared_root, models_root)
+    best, summary = contrastive_training(model, tokenizer, pairs, val, run, device, Ranks(), checkpointer)
+    start_kept = not summary["best"]["geometric_mean"] > start
+    model.load_state_dict(start_state if start_kept else best)
+    curve = [[0, round(start, 6)]] + [[h["step"], round(h["geometric_mean"], 6)] for h in summary["history"]]
+    record = {"seed": seed, "steps": run.steps, "kept_step": 0 if start_kept else summary["best"]["step"],
+              "start_kept": start_kept, "val_geometric_mean": curve}  # fmt: skip
+    if not start_kept:
+        return score_retrieval(model, tokenizer, test, task.batch_size, device), record
+    if "test" not in cache:
+        cache["test"] = score_retrieval(model, tokenizer, test, task.batch_size, device)
+    return cache["test"], record
 
 
 def finetune_run(task: RetrievalFineTuneTask, seed: int) -> ContrastiveRun:
