@@ -8,6 +8,9 @@ from typing import Any
 
 from blat_core.eval.schema import datasets_field, metrics_name
 
+TABLE5_SETS = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
+# The model folders the report's rows name (pipeline outputs under data/models) and the from-scratch start.
+STAGE1, STAGE2, REALONLY, SCRATCH = "blat_stage1", "blat_stage2", "blat_realonly", "scratch"
 NOT_RUN = "not run yet"
 NOT_IN_PAPER = "not in the paper"
 UNAVAILABLE = {  # metric -> what it needs (the metrics file holds the long reason)

@@ -4,11 +4,10 @@ and saying which models it compares; holds / does not hold / not evaluated, with
 from __future__ import annotations
 
 from blat_core.data.datasets import recipe
+from blat_core.eval.cells import REALONLY, SCRATCH, STAGE1, STAGE2
+from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
+from blat_core.eval.retrieval import DIRECTIONS
 from blat_core.eval.schema import result, results, synthetic_captions
-
-CLASSIFICATION = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")
-DIRECTIONS = ("audio_to_text", "text_to_audio")
-STAGE1, STAGE2, REALONLY, SCRATCH = "blat_stage1", "blat_stage2", "blat_realonly", "scratch"
 
 
 def _claim(text: str, holds: bool, evidence: str) -> dict:

@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from blat_core.data.datasets import recipe
-from blat_core.eval.cells import NOT_IN_PAPER, Reasons, mean_std, paper, pct, table
+from blat_core.eval.cells import NOT_IN_PAPER, REALONLY, SCRATCH, STAGE2, Reasons, mean_std, paper, pct, table
+from blat_core.eval.cells import STAGE1 as SYNTHETIC_ONLY
+from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
 from blat_core.eval.claims import claims
 from blat_core.eval.deviations import Settings, deviations
 from blat_core.eval.schema import result, synthetic_captions
@@ -48,10 +50,8 @@ PAPER = {
         "panns": {"esc50": 95.4, "us8k": 87.4, "vggsound": 55.3, "fsd50k": 57.6},
     },  # fmt: skip
 }
-CLASSIFICATION = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
 PRIMARY = {name: recipe(name).classification.primary_metric for name in CLASSIFICATION}
 TARGETS = (("audiocaps", "AudioCaps"), ("clotho", "Clotho"))
-SYNTHETIC_ONLY, STAGE2, REALONLY, SCRATCH = "blat_stage1", "blat_stage2", "blat_realonly", "scratch"
 TIES = ("Ranks break ties against the true item (an item scored exactly as high as the true one ranks ahead "
         "of it); accuracy gives a tie to the first class.")  # fmt: skip
 
