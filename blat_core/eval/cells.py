@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from blat_core.data.datasets import recipe
 from blat_core.eval.schema import datasets_field, metrics_name
 
 TABLE5_SETS = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
+PRIMARY = {name: recipe(name).classification.primary_metric for name in TABLE5_SETS}  # each column's metric
 # The model folders the report's rows name (pipeline outputs under data/models) and the from-scratch start.
 STAGE1, STAGE2, REALONLY, SCRATCH = "blat_stage1", "blat_stage2", "blat_realonly", "scratch"
 NOT_RUN = "not run yet"

@@ -3,8 +3,7 @@ and saying which models it compares; holds / does not hold / not evaluated, with
 
 from __future__ import annotations
 
-from blat_core.data.datasets import recipe
-from blat_core.eval.cells import REALONLY, SCRATCH, STAGE1, STAGE2
+from blat_core.eval.cells import PRIMARY, REALONLY, SCRATCH, STAGE1, STAGE2
 from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
 from blat_core.eval.retrieval import DIRECTIONS
 from blat_core.eval.schema import result, results, synthetic_captions
@@ -16,10 +15,6 @@ def _claim(text: str, holds: bool, evidence: str) -> dict:
 
 def _not_evaluated(text: str, why: str) -> dict:
     return {"claim": text, "status": "not evaluated", "evidence": why}
-
-
-def _primary(dataset: str) -> str:
-    return recipe(dataset).classification.primary_metric
 
 
 def claims(metrics: dict, tasks: dict) -> list[dict]:
@@ -59,8 +54,8 @@ def claims(metrics: dict, tasks: dict) -> list[dict]:
     text = "Synthetic pre-training before the real captions helps zero-shot classification (stage 2 vs real-only)"
     sets = [d for d in CLASSIFICATION if STAGE2 in zeroshot.get(d, {}) and REALONLY in zeroshot.get(d, {})]
     if sets:
-        blat = [zeroshot[d][STAGE2][_primary(d)] for d in sets]
-        real = [zeroshot[d][REALONLY][_primary(d)] for d in sets]
+        blat = [zeroshot[d][STAGE2][PRIMARY[d]] for d in sets]
+        real = [zeroshot[d][REALONLY][PRIMARY[d]] for d in sets]
         wins = sum(b > r for b, r in zip(blat, real, strict=True))
         means = f"{100 * sum(blat) / len(sets):.1f} vs {100 * sum(real) / len(sets):.1f}"
         out.append(_claim(text, sum(blat) > sum(real), f"mean over {len(sets)} sets {means}; better on {wins} of "
@@ -87,7 +82,7 @@ def _tower_claims(metrics: dict) -> list[dict]:
     text = "BLAT's audio tower is a better linear-probe feature than the tagger's (PANNs)"
     sets = [d for d in CLASSIFICATION if "tagger" in probe.get(d, {}) and STAGE2 in probe.get(d, {})]
     if sets:
-        wins = sum(probe[d][STAGE2][_primary(d)]["mean"] > probe[d]["tagger"][_primary(d)]["mean"] for d in sets)
+        wins = sum(probe[d][STAGE2][PRIMARY[d]]["mean"] > probe[d]["tagger"][PRIMARY[d]]["mean"] for d in sets)
         out.append(_claim(text, wins > len(sets) / 2, f"better on {wins} of {len(sets)} sets"))
     else:
         out.append(_not_evaluated(text, "evaluate@linear_probe has not run"))
@@ -104,7 +99,7 @@ def _tower_claims(metrics: dict) -> list[dict]:
     text = "BLAT pre-training helps fine-tuned classification (vs fine-tuning the tagger's tower)"
     sets = [d for d in CLASSIFICATION if STAGE2 in finetune.get(d, {}) and "tagger" in finetune.get(d, {})]
     if sets:
-        pairs = [(d, finetune[d][STAGE2][_primary(d)]["mean"], finetune[d]["tagger"][_primary(d)]["mean"])
+        pairs = [(d, finetune[d][STAGE2][PRIMARY[d]]["mean"], finetune[d]["tagger"][PRIMARY[d]]["mean"])
                  for d in sets]  # fmt: skip
         evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in pairs)
         out.append(_claim(text, sum(b for _, b, _ in pairs) > sum(t for *_, t in pairs), evidence))

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blat_core.data.datasets import recipe
-from blat_core.eval.cells import NOT_IN_PAPER, REALONLY, SCRATCH, STAGE2, Reasons, mean_std, paper, pct, table
+from blat_core.eval.cells import NOT_IN_PAPER, PRIMARY, REALONLY, SCRATCH, STAGE2, Reasons, mean_std, paper, pct, table
 from blat_core.eval.cells import STAGE1 as SYNTHETIC_ONLY
 from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
 from blat_core.eval.claims import claims
@@ -50,7 +49,6 @@ PAPER = {
         "panns": {"esc50": 95.4, "us8k": 87.4, "vggsound": 55.3, "fsd50k": 57.6},
     },  # fmt: skip
 }
-PRIMARY = {name: recipe(name).classification.primary_metric for name in CLASSIFICATION}
 TARGETS = (("audiocaps", "AudioCaps"), ("clotho", "Clotho"))
 TIES = ("Ranks break ties against the true item (an item scored exactly as high as the true one ranks ahead "
         "of it); accuracy gives a tie to the first class.")  # fmt: skip
