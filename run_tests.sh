@@ -4,6 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
+# Real recordings for tests/test_real_layouts.py: Debian's freedesktop sound theme (0.5 MB of Ogg files).
+if [ ! -d /usr/share/sounds/freedesktop/stereo ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing sound-theme-freedesktop with apt-get (real recordings for the ingest tests)" >&2
+  apt-get install -y -qq sound-theme-freedesktop >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq sound-theme-freedesktop >/dev/null; }
+fi
 source .venv/bin/activate
 ruff check blat_core stages tests benchmarks
 python -m pytest -q "$@"

@@ -1,7 +1,8 @@
 """Stage `prepare@<dataset>`: real metadata format -> manifest.parquet + int16 waveform shards.
 
 DVC runs: python stages/prepare.py <dataset> --source data/sources/<dataset>.json
-          --out data/prepared/<dataset> --metrics metrics/prepare_<dataset>.json
+          --listing data/sources/<dataset>.listing.parquet --out data/prepared/<dataset>
+          --metrics metrics/prepare_<dataset>.json
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import argparse
 import json
 import logging
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from blat_core.atomic import atomic_path, write_json
 from blat_core.data.datasets.common import MetadataError
@@ -23,7 +26,8 @@ log = logging.getLogger("prepare")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
-    parser.add_argument("--source", type=Path, required=True, help="fingerprint written by scan@<dataset>")
+    parser.add_argument("--source", type=Path, required=True, help="fingerprint written by scan")
+    parser.add_argument("--listing", type=Path, help="the audio folder's listing written by scan (Parquet)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -34,11 +38,12 @@ def main(argv: list[str] | None = None) -> None:
     # Joined datasets' metadata (AudioSet tags, evaluation ids) as the scan saw it.
     joins = {name: Path(info["path"]) for name, info in fingerprint["joins"].items()}
     if joins:
-        joins[args.dataset] = Path(params.source(args.dataset).meta)
+        joins[args.dataset] = params.source(args.dataset).meta_dir
+    listing = pq.read_table(args.listing, columns=["path"]).column("path").to_pylist() if args.listing else None
     try:
         with atomic_path(args.out) as tmp:
             tmp.mkdir()
-            metrics = prepare_dataset(args.dataset, params, joins, tmp, num_workers())
+            metrics = prepare_dataset(args.dataset, params, joins, tmp, num_workers(), listing)
     except (PrepareError, MetadataError) as error:
         raise SystemExit(f"prepare@{args.dataset} failed: {error}") from None
     write_json(args.metrics, {"prepare": {args.dataset: metrics}})

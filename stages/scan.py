@@ -1,8 +1,11 @@
 """Stage `scan`: fingerprint each dataset's metadata and audio listing (cheap; runs on every repro).
 
-`prepare@<dataset>` depends on this fingerprint instead of on the audio folder, so `dvc status`
-never hashes millions of audio files, yet a changed audio folder still re-runs `prepare`.
-DVC runs: python stages/scan.py --out data/sources   (writes data/sources/<dataset>.json)
+`prepare@<dataset>` depends on this fingerprint instead of on the dataset's folders, so `dvc status`
+never hashes millions of audio files (nor reads a one-root dataset's audio), yet a changed metadata file
+or audio folder still re-runs `prepare`. The listing itself is saved too: `prepare` resolves wildcard
+audio patterns against it.
+DVC runs: python stages/scan.py --out data/sources
+          (writes data/sources/<dataset>.json and data/sources/<dataset>.listing.parquet)
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ import argparse
 import logging
 import time
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from blat_core.atomic import atomic_path, write_json
 from blat_core.data.datasets import YOUTUBE
@@ -22,19 +28,26 @@ from blat_core.runtime import run_main, setup_logging
 log = logging.getLogger("scan")
 
 
-def fingerprint(name: str, params: PrepareParams) -> dict:
-    """Own metadata and audio listing, plus the metadata of the datasets it joins by YouTube id."""
+def fingerprint(name: str, params: PrepareParams) -> tuple[dict, list[str]]:
+    """Own metadata and audio listing, plus the metadata of the datasets it joins by YouTube id; and the
+    listing itself."""
     source = params.source(name)
     joins = [other for other in YOUTUBE if other != name and other in params.datasets]
-    return {
+    audio, files = audio_listing(source.audio_dir)
+    result = {
         "dataset": name,
-        "meta": metadata_fingerprint(Path(source.meta)),
-        "audio": audio_listing(Path(source.audio)),
+        "meta": metadata_fingerprint(source.meta_dir, source.audio_dir),
+        "audio": audio,
         "joins": {
-            other: metadata_fingerprint(Path(params.datasets[other].meta))
+            other: metadata_fingerprint(params.source(other).meta_dir, params.source(other).audio_dir)
             for other in (joins if name in YOUTUBE else [])
         },
     }
+    return result, files
+
+
+def write_listing(path: Path, files: list[str]) -> None:
+    pq.write_table(pa.table({"path": pa.array(files, pa.string())}), path, compression="zstd")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
         tmp.mkdir()
         for name in params.datasets:
             started = time.perf_counter()
-            result = fingerprint(name, params)
+            result, files = fingerprint(name, params)
             write_json(tmp / f"{name}.json", result)
+            write_listing(tmp / f"{name}.listing.parquet", files)
             audio = result["audio"]
             log.info("%s: %d audio files (%.1f MB) listed in %.2f s", name, audio["files"], audio["bytes"] / 1e6,
                      time.perf_counter() - started)  # fmt: skip

@@ -71,7 +71,7 @@ def joins_for(name: str, params: PrepareParams) -> dict[str, Path]:
 
     if name not in YOUTUBE_DATASETS:
         return {}
-    return {other: Path(params.datasets[other].meta) for other in YOUTUBE_DATASETS}
+    return {other: params.datasets[other].meta_dir for other in YOUTUBE_DATASETS}
 
 
 @pytest.fixture(scope="session")

@@ -82,7 +82,7 @@ def test_inside_root_is_lexical_and_strict(tmp_path):
 def _listing_within(root: Path, seconds: float = 20.0) -> dict:
     """audio_listing(root) in a daemon thread: a FIFO that blocks the read fails the test, not the suite."""
     result = {}
-    thread = threading.Thread(target=lambda: result.update(audio_listing(root)), daemon=True)
+    thread = threading.Thread(target=lambda: result.update(audio_listing(root)[0]), daemon=True)
     thread.start()
     thread.join(seconds)
     assert not thread.is_alive(), "scan is blocked (a FIFO was opened)"

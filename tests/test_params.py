@@ -31,8 +31,8 @@ def test_unknown_key_names_full_path():
 def test_unknown_key_in_dict_of_dataclasses():
     """Keys inside a dataset entry are checked too."""
     section = copy.deepcopy(project_params()["prepare"])
-    section["datasets"]["esc50"]["root"] = "x"
-    with pytest.raises(ParamsError, match=r"prepare\.datasets\.esc50\.root"):
+    section["datasets"]["esc50"]["roots"] = "x"
+    with pytest.raises(ParamsError, match=r"prepare\.datasets\.esc50\.roots"):
         from_dict(PrepareParams, section, "prepare")
 
 

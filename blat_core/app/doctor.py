@@ -127,10 +127,10 @@ def check_inputs(loaded: dict, project: Path, report: Report) -> None:
 
     prepare = loaded.get("prepare")
     for name, source in prepare.datasets.items() if prepare else []:
-        meta, audio = project / source.meta, project / source.audio
-        demo = "data/demo" in source.meta
+        meta, audio = project / source.meta_dir, project / source.audio_dir
+        demo = "data/demo" in source.meta_dir.as_posix()
         if meta.is_dir() and audio.is_dir():
-            report.line("ok", f"dataset {name}", f"metadata {source.meta}, audio {source.audio}")
+            report.line("ok", f"dataset {name}", f"metadata {source.meta_dir}, audio {source.audio_dir}")
         elif demo:
             report.line("ok", f"dataset {name}", "demo corpus: `make_demo` writes it")
         else:

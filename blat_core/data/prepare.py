@@ -25,8 +25,9 @@ from tqdm import tqdm
 from blat_core.atomic import write_csv
 from blat_core.data.datasets import RECIPES, YOUTUBE, evaluation_youtube_ids, read_dataset, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
+from blat_core.data.resolve import ListingIndex, check_pattern, has_wildcard
 from blat_core.data.shards import ShardWriter
-from blat_core.data.sources import inside_root, regular_file_problem
+from blat_core.data.sources import inside_root, list_audio, regular_file_problem
 from blat_core.params import ParamsError, bounded
 from blat_core.runtime import die_with_parent
 
@@ -34,11 +35,22 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class DatasetSource:
-    """Where one dataset lives: its metadata folder, its audio folder, its file naming rule."""
+    """Where one dataset lives. Either `root`, the folder holding its metadata and audio as downloaded
+    (`meta` and `audio` are then sub-folders of it, default: the root itself), or the two folders
+    `meta` and `audio`. `audio_pattern` names a row's file in the audio folder (`blat_core.data.resolve`)."""
 
-    meta: str
-    audio: str
     audio_pattern: str
+    root: str = ""
+    meta: str = ""
+    audio: str = ""
+
+    @property
+    def meta_dir(self) -> Path:
+        return Path(self.root, self.meta) if self.root else Path(self.meta)
+
+    @property
+    def audio_dir(self) -> Path:
+        return Path(self.root, self.audio) if self.root else Path(self.audio)
 
 
 @dataclass
@@ -64,7 +76,13 @@ class PrepareParams:
         if name not in self.datasets:
             raise ParamsError(f"params key prepare.datasets.{name} is missing")
         source = self.datasets[name]
+        if not source.root and not (source.meta and source.audio):
+            raise ParamsError(
+                f"prepare.datasets.{name}: set `root` (the folder holding its metadata and audio as downloaded) "
+                "or both `meta` and `audio`"
+            )
         try:
+            check_pattern(source.audio_pattern)
             source.audio_pattern.format(**recipe(name).pattern_fields)
         except (KeyError, ValueError, IndexError) as error:
             raise ParamsError(
@@ -145,12 +163,27 @@ def _worker_init(parent: int) -> None:
 
 
 def usable_rows(
-    rows: list[SourceRow], root: Path, name: str
+    rows: list[SourceRow], root: Path, name: str, index: ListingIndex | None = None
 ) -> tuple[list[tuple[SourceRow, str]], list[Problem]]:
     """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
-    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`)."""
+    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`). With an `index` (the
+    pattern has wildcards) each row's path is first resolved against the listing: `missing_audio` when no
+    listed file matches, `ambiguous_audio` when several do; `source_path` becomes the file found."""
     kept, problems, first = [], [], {}
     for row in rows:
+        if index is not None:
+            found = index.matches(row.source_path)
+            if len(found) != 1:
+                if found:
+                    more = f" (and {len(found) - 2} more)" if len(found) > 2 else ""
+                    detail = (f"{row.source_path!r} matches both {found[0]!r} and {found[1]!r}{more}; "
+                              f"make prepare.datasets.{name}.audio_pattern narrower")  # fmt: skip
+                    problems.append(Problem(row.ref, row.audio_id, "ambiguous_audio", detail))
+                else:
+                    detail = f"no listed file in {root} matches {row.source_path!r}"
+                    problems.append(Problem(row.ref, row.audio_id, "missing_audio", detail))
+                continue
+            row.source_path = found[0]
         path = inside_root(root, row.source_path)
         if path is None:
             detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
@@ -162,6 +195,14 @@ def usable_rows(
             first[row.audio_id] = row.ref
             kept.append((row, path))
     return kept, problems
+
+
+def listing_index(audio_root: Path, listing: list[str] | None) -> ListingIndex:
+    """The index wildcard patterns resolve against: the scan's listing, or (no scan at hand) a new one."""
+    if listing is None:
+        listing = [p.as_posix() for p in list_audio(audio_root)[0]] if audio_root.is_dir() else []
+    log.info("resolving audio paths against a listing of %d files", len(listing))
+    return ListingIndex(listing)
 
 
 # ---------------------------------------------------------------- the stage's work
@@ -186,15 +227,25 @@ MANIFEST_SCHEMA = pa.schema(
 )
 
 
-def prepare_dataset(name: str, params: PrepareParams, joins: dict[str, Path], out_dir: Path, workers: int = 1) -> dict:
-    """Write `out_dir/{manifest.parquet, waves_*.h5, skipped.csv}` for dataset `name`; return its metrics."""
+def prepare_dataset(
+    name: str,
+    params: PrepareParams,
+    joins: dict[str, Path],
+    out_dir: Path,
+    workers: int = 1,
+    listing: list[str] | None = None,
+) -> dict:
+    """Write `out_dir/{manifest.parquet, waves_*.h5, skipped.csv}` for dataset `name`; return its metrics.
+    `listing`: the scan's list of the audio folder's files, for a pattern with wildcards (listed anew if
+    None)."""
     started = time.perf_counter()
     source = params.source(name)
-    meta, audio_root = Path(source.meta), Path(source.audio)
+    meta, audio_root = source.meta_dir, source.audio_dir
     read = read_dataset(name, meta, source.audio_pattern, joins)
     held_out = evaluation_youtube_ids(joins) if name in YOUTUBE else {}
 
-    usable, refused = usable_rows(read.rows, audio_root, name)
+    index = listing_index(audio_root, listing) if has_wildcard(source.audio_pattern) else None
+    usable, refused = usable_rows(read.rows, audio_root, name, index)
     rows = [row for row, _ in usable]
     problems = list(read.problems) + refused
     skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))

@@ -21,7 +21,10 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"}
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
+# What a metadata folder's fingerprint hashes: the readers read only these. Anything else beside them
+# (the audio of a one-root dataset, archives kept after extraction) is not metadata and is not read.
+METADATA_EXTENSIONS = {".csv", ".tsv", ".txt", ".yaml", ".yml", ".json"}
 BLOCK = 4096
 
 
@@ -102,10 +105,11 @@ def list_audio(root: Path) -> tuple[list[Path], Counter]:
     return sorted(found), skipped
 
 
-def audio_listing(root: Path, threads: int = 16) -> dict:
-    """Count, bytes and a digest of the listing of `root`'s audio files, and what was skipped."""
+def audio_listing(root: Path, threads: int = 16) -> tuple[dict, list[str]]:
+    """Count, bytes and a digest of the listing of `root`'s audio files and what was skipped; plus the
+    listing itself (relative POSIX paths, sorted), which `prepare` resolves wildcard patterns against."""
     if not root.is_dir():
-        return {"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": "", "skipped": {}}
+        return {"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": "", "skipped": {}}, []
     files, skipped = list_audio(root)
     with ThreadPoolExecutor(threads) as pool:
         digests = list(pool.map(lambda rel: sampled_digest(root / rel), files, chunksize=256))
@@ -114,15 +118,24 @@ def audio_listing(root: Path, threads: int = 16) -> dict:
     for rel, digest in zip(files, digests, strict=True):
         listing.update(f"{rel.as_posix()}\t{digest}\n".encode())
         total += (root / rel).stat().st_size
-    return {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest(),
-            "skipped": dict(sorted(skipped.items()))}  # fmt: skip
+    summary = {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest(),
+               "skipped": dict(sorted(skipped.items()))}  # fmt: skip
+    return summary, [rel.as_posix() for rel in files]
 
 
-def metadata_fingerprint(meta: Path) -> dict:
-    """Digest of each metadata file of a folder (or of the one file `meta` names)."""
+def metadata_fingerprint(meta: Path, audio: Path | None = None) -> dict:
+    """Digest of each metadata file (METADATA_EXTENSIONS) of a folder, or of the one file `meta` names.
+    When the audio folder lies inside `meta` (a one-root dataset), it is not walked."""
     if meta.is_file():
         return {"path": str(meta), "files": {meta.name: file_digest(meta)}}
     if not meta.is_dir():
         return {"path": str(meta), "files": {}, "exists": False}
-    files = sorted(p for p in meta.rglob("*") if p.is_file() and p.suffix.lower() not in AUDIO_EXTENSIONS)
-    return {"path": str(meta), "files": {p.relative_to(meta).as_posix(): file_digest(p) for p in files}}
+    skip = os.path.normpath(audio) if audio is not None and os.path.normpath(audio) != os.path.normpath(meta) else None
+    files = []
+    for folder, subfolders, names in os.walk(meta):
+        subfolders[:] = sorted(d for d in subfolders if os.path.normpath(os.path.join(folder, d)) != skip)
+        for name in names:
+            path = Path(folder, name)
+            if path.suffix.lower() in METADATA_EXTENSIONS and path.is_file():
+                files.append(path)
+    return {"path": str(meta), "files": {p.relative_to(meta).as_posix(): file_digest(p) for p in sorted(files)}}

@@ -1,0 +1,113 @@
+"""A small corpus of real recordings in two download layouts, for the ingest tests.
+
+The recordings are the freedesktop sound theme's Ogg Vorbis files (Debian package
+`sound-theme-freedesktop`, which run_tests.sh installs): real microphone and studio sounds at 8, 22.05,
+44.1, 48 and 96 kHz, mono and stereo, 0.06 to 6 s. They are written:
+
+- as AudioSet in the layout of the PANNs download scripts: `audios/{balanced_train,eval}_segments/Y<id>.*`
+  and `audios/unbalanced_train_segments/unbalanced_train_segments_partNN/Y<id>.*`, WAV and FLAC mixed,
+  plus a zero-byte file, a row whose file is missing and a row with both a `.wav` and a `.flac`;
+- as Clotho v2.1 from Zenodo: the caption CSVs (and a Latin-1 metadata CSV) beside the `development/`,
+  `validation/` and `evaluation/` folders, file names with spaces, commas, parentheses, `&` and `'`.
+
+`EXPECTED` holds the counts `prepare` must report. Building takes a few seconds; the tests cache it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import soundfile as sf
+
+SOUNDS = Path("/usr/share/sounds/freedesktop/stereo")
+VERSION = "2"  # bump when the layout below changes (invalidates the cached copy)
+
+# A few ids start with '-', as real YouTube ids may (the reason for PANNs' 'Y' prefix).
+CLASSES = [("/m/0k4j", "Car"), ("/m/0ytgt", "Child speech, kid speaking"), ("/m/04rlf", "Music")]
+
+EXPECTED = {
+    "audioset": {
+        "rows_read": 30,  # 27 recordings + a zero-byte file + a missing file + a clip stored twice
+        "clips": 25,  # two recordings (0.06 s and 0.07 s) are shorter than prepare.min_seconds = 0.1
+        "skipped": {"ambiguous_audio": 1, "empty_audio": 1, "missing_audio": 1, "too_short": 2},
+        "by_split": {"balanced_train": 8, "eval": 5, "unbalanced_train": 12},
+        "flac": 13,
+    },
+    "clotho": {"rows_read": 9, "clips": 9, "skipped": {}},
+}
+
+
+def recordings() -> list[Path]:
+    """The theme's regular files (its symlinks are aliases of these), sorted by name."""
+    return sorted(p for p in SOUNDS.glob("*.oga") if p.is_file() and not p.is_symlink())
+
+
+def available() -> bool:
+    return len(recordings()) >= 27
+
+
+def _write(path: Path, source: Path, fmt: str) -> None:
+    samples, rate = sf.read(source, dtype="float32", always_2d=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, samples, rate, format=fmt, subtype="PCM_16")
+
+
+def build_audioset(root: Path) -> None:
+    sounds = recordings()[:27]
+    meta, audio = root / "metadata", root / "audios"
+    meta.mkdir(parents=True)
+    rows = {"balanced_train": [], "eval": [], "unbalanced_train": []}
+    for i, sound in enumerate(sounds):
+        ytid = f"{'-' if i % 5 == 0 else 'a'}{i:02d}Xy_{sound.stem[:4]}"
+        split = "balanced_train" if i < 8 else "eval" if i < 14 else "unbalanced_train"
+        fmt = "FLAC" if i % 2 else "WAV"
+        folder = f"{split}_segments"
+        if split == "unbalanced_train":
+            folder += f"/unbalanced_train_segments_part{i % 3:02d}"
+        _write(audio / folder / f"Y{ytid}.{fmt.lower()}", sound, fmt)
+        rows[split].append((ytid, CLASSES[i % 3][0]))
+    # A failed download (0 bytes), a row without a file, and a clip stored twice (.wav and .flac).
+    empty = audio / "unbalanced_train_segments/unbalanced_train_segments_part01/Yzero_bytes0.wav"
+    empty.write_bytes(b"")
+    rows["unbalanced_train"] += [("zero_bytes0", "/m/0k4j"), ("never_downloaded", "/m/04rlf")]
+    for fmt in ("WAV", "FLAC"):
+        _write(audio / f"eval_segments/Ytwice_stored.{fmt.lower()}", sounds[3], fmt)
+    rows["eval"].append(("twice_stored", "/m/04rlf"))
+    (meta / "class_labels_indices.csv").write_text(
+        "index,mid,display_name\n" + "".join(f'{i},{mid},"{name}"\n' for i, (mid, name) in enumerate(CLASSES))
+    )
+    for split, entries in rows.items():
+        header = "# Segments csv\n# num_ytids=x\n# YTID, start_seconds, end_seconds, positive_labels\n"
+        body = "".join(f'{ytid}, 30.000, 40.000, "{mid}"\n' for ytid, mid in entries)
+        (meta / f"{split}_segments.csv").write_text(header + body)
+
+
+CLOTHO_NAMES = {  # unique across splits, as in Clotho (the file name is the clip's id)
+    "development": ["Rain on a roof, heavy (2).wav", "Kitchen & cups.wav", "Bird's song at dawn.wav"],
+    "validation": ["Tram stop, evening.wav", "Door & keys (1).wav", "Children's playground.wav"],
+    "evaluation": ["Harbour waves, calm.wav", "Pots & pans (3).wav", "Market's end.wav"],
+}
+
+
+def build_clotho(root: Path) -> None:
+    sounds = recordings()[:27]
+    root.mkdir(parents=True)
+    for s, split in enumerate(("development", "validation", "evaluation")):
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["file_name", *(f"caption_{k}" for k in range(1, 6))])
+        for n, name in enumerate(CLOTHO_NAMES[split]):
+            sound = sounds[(s * 3 + n) * 3 % len(sounds)]
+            _write(root / split / name, sound, "WAV")
+            writer.writerow([name, *(f"a recorded sound, take {k}, from {sound.stem}" for k in range(5))])
+        (root / f"clotho_captions_{split}.csv").write_text(buffer.getvalue())
+        # The real metadata files are ISO-8859-1; they are fingerprinted, never decoded.
+        latin1 = "file_name,keywords\nCaf\xe9.wav,caf\xe9\n".encode("latin-1")
+        (root / f"clotho_metadata_{split}.csv").write_bytes(latin1)
+
+
+def build(root: Path) -> None:
+    build_audioset(root / "audioset")
+    build_clotho(root / "clotho")
