@@ -4,11 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup_env.sh
-# Real recordings for tests/test_real_layouts.py: Debian's freedesktop sound theme (0.5 MB of Ogg files).
-if [ ! -d /usr/share/sounds/freedesktop/stereo ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing sound-theme-freedesktop with apt-get (real recordings for the ingest tests)" >&2
-  apt-get install -y -qq sound-theme-freedesktop >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq sound-theme-freedesktop >/dev/null; }
+# Test-only system packages: real recordings for tests/test_real_layouts.py (Debian's freedesktop sound
+# theme, 0.5 MB of Ogg files) and `zip`, which makes and joins FSD50K-style multi-part archives.
+wanted=()
+[ -d /usr/share/sounds/freedesktop/stereo ] || wanted+=(sound-theme-freedesktop)
+command -v zip >/dev/null || wanted+=(zip)
+if [ ${#wanted[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing ${wanted[*]} with apt-get (for the tests)" >&2
+  apt-get install -y -qq "${wanted[@]}" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq "${wanted[@]}" >/dev/null; }
 fi
 source .venv/bin/activate
 ruff check blat_core stages tests benchmarks

@@ -1,0 +1,308 @@
+"""`blat fetch` end to end against a local HTTP server on 127.0.0.1 serving small archives with the real
+names and structure: extraction into the expected layout, resume after an interrupted download,
+checksum failures, corrupt archives, re-runs that skip what is done, and the YouTube sets' id lists."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import shutil
+import subprocess
+import tarfile
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import py7zr
+import pytest
+import soundfile as sf
+
+from blat_core.app import fetch as fetching
+from blat_core.app.cli import main as blat
+from blat_core.app.fetch import SOURCES, FetchError, fetch
+
+
+class Server:
+    """Serves `files` (name -> bytes) on 127.0.0.1 with Range support. `cut[name] = n`: the next response
+    for that name stops after n bytes and drops the connection (an interrupted download)."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.cut: dict[str, int] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                name = self.path.lstrip("/").split("?")[0]
+                server.requests.append((name, self.headers.get("Range")))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                data, start = server.files[name], 0
+                if self.headers.get("Range"):
+                    start = int(self.headers["Range"].removeprefix("bytes=").rstrip("-"))
+                    if start >= len(data):
+                        self.send_error(416)
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                body = data[start:]
+                if name in server.cut:
+                    body = body[: server.cut.pop(name)]
+                    self.wfile.write(body)
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def no_retry_wait(monkeypatch):
+    monkeypatch.setenv("BLAT_FETCH_NO_WAIT", "1")
+
+
+def wav(seconds: float = 0.2, seed: int = 0) -> bytes:
+    """Noise, so that archives do not compress it away (the multi-part zip needs size)."""
+    buffer = io.BytesIO()
+    samples = np.random.default_rng(seed).uniform(-0.5, 0.5, int(16000 * seconds)).astype(np.float32)
+    sf.write(buffer, samples, 16000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def served(server: Server, dataset: str, files: dict[str, bytes], counts=None) -> fetching.Source:
+    """The real source of `dataset` with the test files' checksums (same names), served by `server`."""
+    source = SOURCES[dataset]
+    remotes = tuple(dataclasses.replace(r, md5=md5(files[r.name.rpartition("/")[2]])) for r in source.remotes)
+    server.files.update(files)
+    return dataclasses.replace(source, remotes=remotes, counts=counts if counts is not None else ())
+
+
+def esc50_files() -> dict[str, bytes]:
+    top = f"ESC-50-{fetching.ESC50_COMMIT}"
+    csv = "filename,fold,target,category,esc10,src_file,take\n1-100032-A-0.wav,1,0,dog,True,100032,A\n"
+    members = {f"{top}/meta/esc50.csv": csv.encode(), f"{top}/README.md": b"ESC-50"}
+    members.update({f"{top}/audio/1-10003{i}-A-0.wav": wav(seed=i) for i in range(3)})
+    return {"ESC-50-master.zip": zip_bytes(members)}
+
+
+def us8k_files() -> dict[str, bytes]:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        header = b"slice_file_name,fsID,start,end,salience,fold,classID,class\n"
+        members = {"UrbanSound8K/metadata/UrbanSound8K.csv": header}
+        members.update({f"UrbanSound8K/audio/fold{f}/{f}00-3-0-0.wav": wav(seed=f) for f in (1, 10)})
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return {"UrbanSound8K.tar.gz": buffer.getvalue()}
+
+
+def clotho_files(tmp: Path) -> dict[str, bytes]:
+    files = {}
+    for split in fetching.CLOTHO:
+        archive = tmp / f"clotho_audio_{split}.7z"
+        with py7zr.SevenZipFile(archive, "w") as seven:
+            seven.writestr(wav(seed=1), f"{split}/Rain on a roof, heavy (2).wav")
+            seven.writestr(wav(seed=2), f"{split}/Kitchen & cups.wav")
+        files[archive.name] = archive.read_bytes()
+        files[f"clotho_captions_{split}.csv"] = b"file_name,caption_1,caption_2,caption_3,caption_4,caption_5\n"
+        files[f"clotho_metadata_{split}.csv"] = "file_name,keywords\nCaf\xe9.wav,x\n".encode("latin-1")
+    return files
+
+
+def fsd50k_files(tmp: Path) -> dict[str, bytes]:
+    """FSD50K's audio as real multi-part zips (`zip -s`), as on Zenodo: x.z01, x.z02, …, x.zip."""
+    files = {}
+    for stem, clips in (("FSD50K.dev_audio", 6), ("FSD50K.eval_audio", 3)):
+        folder = tmp / stem
+        folder.mkdir()
+        for i in range(clips):
+            (folder / f"{1000 + i}.wav").write_bytes(wav(seconds=1.0, seed=i))
+        subprocess.run(["zip", "-q", "-r", "-s", "64k", f"{stem}.zip", stem], cwd=tmp, check=True)
+        for part in sorted(tmp.glob(f"{stem}.z*")):
+            files[part.name] = part.read_bytes()
+    gt = {f"FSD50K.ground_truth/{n}.csv": b"fname,labels,mids\n" for n in ("dev", "eval", "vocabulary")}
+    files["FSD50K.ground_truth.zip"] = zip_bytes(gt)
+    files["FSD50K.metadata.zip"] = zip_bytes({"FSD50K.metadata/dev_clips_info_FSD50K.json": b"{}"})
+    return files
+
+
+def fsd50k_source(server: Server, files: dict[str, bytes]) -> fetching.Source:
+    """FSD50K's source with as many audio parts as the test archives have (Zenodo: 5 + 1 and 1 + 1)."""
+    remotes, steps = [], []
+    for stem in fetching.FSD50K_PARTS:
+        parts = sorted(n for n in files if n.startswith(stem))
+        parts = [p for p in parts if not p.endswith(".zip")] + [f"{stem}.zip"]
+        remotes += [fetching.Remote(p, "unused", md5(files[p])) for p in parts]
+        steps.append(fetching.Extract(tuple(parts)))
+    for name in ("FSD50K.ground_truth.zip", "FSD50K.metadata.zip"):
+        remotes.append(fetching.Remote(name, "unused", md5(files[name])))
+        steps.append(fetching.Extract((name,)))
+    server.files.update(files)
+    counts = (("FSD50K.dev_audio", 6), ("FSD50K.eval_audio", 3))
+    return dataclasses.replace(SOURCES["fsd50k"], remotes=tuple(remotes), extract=tuple(steps), counts=counts)
+
+
+def test_each_archive_dataset_lands_in_the_expected_layout(server, tmp_path):
+    if shutil.which("zip") is None:
+        pytest.fail("FSD50K's multi-part archives need the zip program (run_tests.sh installs it)")
+    made = tmp_path / "made"
+    made.mkdir()
+    sources = {
+        "esc50": served(server, "esc50", esc50_files(), counts=(("audio", 3),)),
+        "us8k": served(server, "us8k", us8k_files(), counts=(("audio", 2),)),
+        "clotho": served(server, "clotho", clotho_files(made), counts=tuple((s, 2) for s in fetching.CLOTHO)),
+        "fsd50k": fsd50k_source(server, fsd50k_files(made)),
+        "macs": served(server, "macs", {"MACS.yaml": b"files: []\n", "MACS_competence.csv": b"a\n",
+                                        "LICENSE.txt": b"license\n"}),  # fmt: skip
+    }
+    assert sum(n.startswith("FSD50K.dev_audio.z0") for n in server.files) >= 2  # really multi-part
+    for name, source in sources.items():
+        root = tmp_path / name
+        report = fetch(name, root, mirror=server.url, source=source, progress=False)
+        assert sorted(report.downloaded) == sorted(r.name for r in source.remotes), name
+        for path in source.expect:
+            assert (root / path).exists(), (name, path)
+        # A second run downloads and extracts nothing.
+        before = len(server.requests)
+        again = fetch(name, root, mirror=server.url, source=source, progress=False)
+        assert (again.downloaded, again.extracted, len(server.requests)) == ([], [], before), name
+    assert (tmp_path / "esc50/audio/1-100030-A-0.wav").is_file() and (tmp_path / "esc50/meta/esc50.csv").is_file()
+    assert (tmp_path / "us8k/audio/fold10/1000-3-0-0.wav").is_file()
+    assert (tmp_path / "clotho/evaluation/Rain on a roof, heavy (2).wav").is_file()
+    assert len(list((tmp_path / "fsd50k/FSD50K.dev_audio").glob("*.wav"))) == 6
+    assert (tmp_path / "fsd50k/FSD50K.ground_truth/vocabulary.csv").is_file()
+
+
+def test_an_interrupted_download_resumes_where_it_stopped(server, tmp_path):
+    files = us8k_files()
+    size = len(files["UrbanSound8K.tar.gz"])
+    source = served(server, "us8k", files)
+    server.cut["UrbanSound8K.tar.gz"] = size // 3  # the first response drops after a third
+    report = fetch("us8k", tmp_path / "us8k", mirror=server.url, source=source, progress=False)
+    transfer = report.transfers["UrbanSound8K.tar.gz"]
+    assert transfer.resumed_from == [size // 3] and transfer.received == size
+    assert server.requests[-1] == ("UrbanSound8K.tar.gz", f"bytes={size // 3}-")
+
+    # A run killed earlier left a .part: the next run asks only for the rest.
+    root = tmp_path / "again"
+    (root / ".downloads").mkdir(parents=True)
+    (root / ".downloads/UrbanSound8K.tar.gz.part").write_bytes(files["UrbanSound8K.tar.gz"][: size // 2])
+    report = fetch("us8k", root, mirror=server.url, source=source, progress=False)
+    assert report.transfers["UrbanSound8K.tar.gz"].resumed_from == [size // 2]
+    assert report.transfers["UrbanSound8K.tar.gz"].received == size - size // 2
+    assert (root / "metadata/UrbanSound8K.csv").is_file()
+
+
+def test_a_download_that_keeps_failing_keeps_its_part_and_says_how_to_resume(server, tmp_path):
+    files = us8k_files()
+    source = served(server, "us8k", files)
+    for _ in range(3):
+        server.cut["UrbanSound8K.tar.gz"] = 100
+        with pytest.raises(FetchError, match="run the same command again to resume"):
+            fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False, tries=1)
+    assert (tmp_path / ".downloads/UrbanSound8K.tar.gz.part").stat().st_size == 300
+    fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert (tmp_path / "metadata/UrbanSound8K.csv").is_file()
+
+
+def test_a_checksum_mismatch_deletes_the_file_and_a_rerun_recovers(server, tmp_path):
+    files = us8k_files()
+    source = served(server, "us8k", files)
+    good = files["UrbanSound8K.tar.gz"]
+    server.files["UrbanSound8K.tar.gz"] = good[:-1] + bytes([good[-1] ^ 0xFF])  # one flipped byte
+    with pytest.raises(FetchError, match="checksum mismatch .* the file was deleted"):
+        fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert not list((tmp_path / ".downloads").iterdir())
+    server.files["UrbanSound8K.tar.gz"] = good
+    fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert (tmp_path / "audio/fold1").is_dir()
+
+
+def test_a_corrupt_archive_is_reported_with_what_to_do(server, tmp_path):
+    truncated = esc50_files()["ESC-50-master.zip"][:-200]  # the checksum matches, the archive is cut
+    source = served(server, "esc50", {"ESC-50-master.zip": truncated})
+    with pytest.raises(FetchError, match="cannot be extracted .* delete it from .downloads/ and run again"):
+        fetch("esc50", tmp_path, mirror=server.url, source=source, progress=False)
+    assert not (tmp_path / "meta").exists() and not list((tmp_path / ".downloads").glob("*.extracted"))
+
+
+def test_the_command_checks_the_published_checksums_and_counts(server, tmp_path, capsys):
+    """Through `blat fetch` with the real catalogue: the test archives are not the published files."""
+    server.files.update(us8k_files())
+    assert blat(["fetch", "us8k", "--root", str(tmp_path / "us8k"), "--mirror", server.url, "--no-progress"]) == 2
+    assert "published 9aa69802bbf37fb986f71ec1483a196e" in capsys.readouterr().err
+    # ESC-50 publishes no checksum: the content is checked instead (2,000 clips).
+    server.files.update(esc50_files())
+    assert blat(["fetch", "esc50", "--root", str(tmp_path / "esc50"), "--mirror", server.url, "--no-progress"]) == 2
+    assert "holds 3 audio files, the published dataset 2000" in capsys.readouterr().err
+
+
+def test_youtube_sets_get_their_metadata_and_the_list_of_clips(server, tmp_path, capsys):
+    header = "audiocap_id,youtube_id,start_time,caption\n"
+    server.files.update({
+        "train.csv": (header + "1,-abc,30,a dog barks\n2,def,0,rain falls\n").encode(),
+        "val.csv": (header + "3,ghi,10,a car\n4,ghi,10,a car passes\n").encode(),
+        "test.csv": (header + "5,jkl,20,birds\n").encode(),
+    })  # fmt: skip
+    code = blat(["fetch", "audiocaps", "--root", str(tmp_path), "--mirror", server.url, "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0 and "download_list.csv" in out and "audio_32000Hz" in out
+    lines = (tmp_path / "download_list.csv").read_text().splitlines()
+    assert lines[0] == "youtube_id,start_seconds,end_seconds,split,file"
+    assert lines[1:] == ["-abc,30,40,train,audio_32000Hz/train/-abc_30.flac",
+                         "def,0,10,train,audio_32000Hz/train/def_0.flac",
+                         "ghi,10,20,val,audio_32000Hz/val/ghi_10.flac",
+                         "jkl,20,30,test,audio_32000Hz/test/jkl_20.flac"]  # fmt: skip
+
+
+def test_fetch_prints_the_paper_profiles_entry_for_the_layout_it_writes():
+    """What `blat fetch` tells the user to set is what params.paper.yaml already says (but the root)."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    paper = yaml.safe_load((ROOT / "params.paper.yaml").read_text())["prepare"]["datasets"]
+    for name, source in SOURCES.items():
+        printed = yaml.safe_load(source.params.replace("DIR", "/x"))
+        expected = {"meta": ".", "audio": ".", **paper[name], "root": "/x"}
+        assert {"meta": ".", "audio": ".", **printed} == expected, name
