@@ -1,8 +1,10 @@
 """Stage `evaluate@<task>`: one evaluation task (see blat_core.eval.tasks) with its own params
-section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`).
+section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`)
+and metrics/details/evaluate_<task>.json (per-class results, kept out of the metrics; {} for most tasks).
 
 DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
-          --metrics metrics/evaluate_<task>.json --scratch scratch/evaluate
+          --metrics metrics/evaluate_<task>.json --details metrics/details/evaluate_<task>.json
+          --scratch scratch/evaluate
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 from blat_core import compute
 from blat_core.atomic import write_json
+from blat_core.eval.schema import split_details
 from blat_core.eval.tasks import TASKS, check_task, run_task
 from blat_core.params import ParamsError, from_dict, load_params_file
 from blat_core.runtime import run_main, setup_logging
@@ -36,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", type=Path, required=True, help="folder holding the model folders")
     parser.add_argument("--prepared", type=Path, required=True, help="folder holding the prepared datasets")
     parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--details", type=Path, help="where per-class results go (default: dropped)")
     parser.add_argument(
         "--scratch",
         type=Path,
@@ -49,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     check_task(args.task, task, args.models, args.prepared)
     compute.seed_everything(0)
     metrics = run_task(args.task, task, args.models, args.prepared, compute.pick_device(), args.scratch)
+    metrics, details = split_details(metrics)
     write_json(args.metrics, metrics)
+    if args.details is not None:
+        write_json(args.details, details)
 
 
 if __name__ == "__main__":

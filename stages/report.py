@@ -1,8 +1,9 @@
-"""Stage `report`: metrics/report.md — the paper's Tables 2–5 with ours beside the paper's, and the
-miniature-claims check — plus metrics/plots/retrieval_recall.json (R@K per model, for `dvc plots`).
+"""Stage `report`: metrics/report.md — the paper's Tables 2–5 with ours beside the paper's, the
+miniature-claims check and the figures (metrics/figures/*.png, embedded) — plus each figure's rows as
+metrics/plots/<figure>.json for `dvc plots show/diff`.
 
-DVC runs: python stages/report.py --metrics metrics --out metrics/report.md
-          --recall-plot metrics/plots/retrieval_recall.json
+DVC runs: python stages/report.py --metrics metrics --out metrics/report.md --plots metrics/plots
+          --figures metrics/figures
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
@@ -17,8 +19,8 @@ from blat_core.data.prepare import PrepareParams
 from blat_core.data.synthesis import SynthesizeParams
 from blat_core.eval.claims import claims
 from blat_core.eval.deviations import Settings
-from blat_core.eval.report import ReportContext, render
-from blat_core.eval.schema import results
+from blat_core.eval.figures import Inputs, draw_all, read_curve
+from blat_core.eval.report import PAPER, ReportContext, render
 from blat_core.eval.tasks import TASKS
 from blat_core.models.audio.encoder import AudioEncoderParams
 from blat_core.models.text.encoder import TextEncoderParams
@@ -28,20 +30,12 @@ from blat_core.train.captioner import CaptionerParams
 from blat_core.train.pretrain import PretrainParams
 
 log = logging.getLogger("report")
+CURVE = "plots/metrics/val/geometric_mean.tsv"  # in each pre-training stage's DVCLive folder
+PRETRAIN_CURVES = (("stage1", "blat_stage1"), ("stage2", "blat_stage2"), ("realonly", "blat_realonly"))
+DETAILS = "details/evaluate_zeroshot.json"  # per-class zero-shot results (the ESC-50 figure)
 SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
            "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune",
            "evaluate_retrieval_finetune", "evaluate_captioning")  # fmt: skip
-
-
-def recall_points(metrics: dict) -> list[dict]:
-    points = []
-    for dataset, models in results(metrics, "retrieval").items():
-        for model, result in models.items():
-            for direction in ("audio_to_text", "text_to_audio"):
-                for k in (1, 5, 10):
-                    points.append({"series": f"{model} {dataset} {direction}", "k": k,
-                                   "recall": result[direction][f"R@{k}"]})  # fmt: skip
-    return points
 
 
 def settings(params_file: Path) -> Settings:
@@ -68,7 +62,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--metrics", type=Path, required=True, help="folder of the stages' metrics JSON files")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--recall-plot", type=Path, required=True)
+    parser.add_argument("--plots", type=Path, required=True, help="folder for each figure's rows (JSON)")
+    parser.add_argument("--figures", type=Path, required=True, help="folder for the figures (PNG)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
@@ -80,9 +75,25 @@ def main(argv: list[str] | None = None) -> None:
         else:
             log.warning("%s is missing: its table cells say so", path)
     ctx = ReportContext(corpus_words(args.params), settings(args.params))
+    details_file = args.metrics / DETAILS
+    inputs = Inputs(
+        metrics=metrics,
+        details=json.loads(details_file.read_text()) if details_file.is_file() else {},
+        curves={model: read_curve(args.metrics / f"pretrain_{stage}_live" / CURVE, "geometric_mean")
+                for stage, model in PRETRAIN_CURVES},  # fmt: skip
+        paper=PAPER,
+    )
+    drawn = draw_all(inputs)
+    with atomic_path(args.figures) as tmp:
+        tmp.mkdir()
+        for spec, png, _ in drawn:
+            (tmp / f"{spec.name}.png").write_bytes(png)
+    for spec, _, rows in drawn:
+        write_json(args.plots / f"{spec.name}.json", rows)
+    where = Path(os.path.relpath(args.figures, args.out.parent))
+    embedded = [(spec.caption, (where / f"{spec.name}.png").as_posix()) for spec, _, _ in drawn]
     with atomic_path(args.out) as tmp:
-        tmp.write_text(render(metrics, ctx))
-    write_json(args.recall_plot, recall_points(metrics))
+        tmp.write_text(render(metrics, ctx, embedded))
     for claim in claims(metrics, ctx.tasks):
         log.info("%s: %s (%s)", claim["claim"], claim["status"], claim["evidence"])
 

@@ -94,7 +94,9 @@ def test_every_stage_declares_the_code_it_imports():
 
 
 def test_the_report_reads_exactly_the_metrics_it_depends_on():
-    from stages.report import SOURCES
+    from stages.report import CURVE, DETAILS, PRETRAIN_CURVES, SOURCES
 
     deps = _stages()["report"]["deps"]
-    assert {Path(d).stem for d in deps if d.startswith("metrics/")} == set(SOURCES)
+    read = {f"metrics/{stem}.json" for stem in SOURCES} | {f"metrics/{DETAILS}"}
+    read |= {f"metrics/pretrain_{stage}_live/{CURVE}" for stage, _ in PRETRAIN_CURVES}
+    assert {d for d in deps if d.startswith("metrics/")} == read

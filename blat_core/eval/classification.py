@@ -117,11 +117,32 @@ def score(data: LabelledClips, test: np.ndarray, scores: np.ndarray) -> dict[str
 
 
 def zero_shot(data: LabelledClips, audio: np.ndarray, text: np.ndarray) -> dict:
-    """Cosine scores of every clip against every class text; metrics per evaluation set and their mean."""
+    """Cosine scores of every clip against every class text; metrics per evaluation set and their mean.
+    Single-label sets add `details`: per-class accuracy and the class each is most confused with."""
     scores = F.normalize(torch.as_tensor(audio), dim=-1) @ F.normalize(torch.as_tensor(text), dim=-1).T
     scores = scores.numpy()
     per_set = [score(data, test, scores[test]) for _, test in data.evaluation_sets()]
-    return _mean(per_set)
+    metrics = _mean(per_set)
+    if not data.multi_label:
+        tested = np.unique(np.concatenate([test for _, test in data.evaluation_sets()]))
+        metrics["details"] = {"per_class": per_class(data.classes, data.targets[tested], scores[tested])}
+    return metrics
+
+
+def per_class(classes: list[str], targets: np.ndarray, scores: np.ndarray) -> dict[str, dict]:
+    """Single-label: for each class with clips, {accuracy, clips, confused_with (the wrong class its clips
+    are most often given, "" when never wrong), confused (how many clips went there)}."""
+    truth, predicted = targets.argmax(axis=1), scores.argmax(axis=1)
+    out = {}
+    for c, name in enumerate(classes):
+        mine = truth == c
+        if not mine.any():
+            continue
+        wrong = np.bincount(predicted[mine & (predicted != c)], minlength=len(classes))
+        top = int(wrong.argmax())
+        out[name] = {"accuracy": float(np.mean(predicted[mine] == c)), "clips": int(mine.sum()),
+                     "confused_with": classes[top] if wrong[top] else "", "confused": int(wrong[top])}  # fmt: skip
+    return out
 
 
 def linear_probe(

@@ -198,8 +198,17 @@ def deviations_section(ctx: ReportContext) -> list[str]:
             *table(["topic", "this run", "paper", "params key"], rows)]  # fmt: skip
 
 
-def render(metrics: dict, ctx: ReportContext) -> str:
-    """The whole report as Markdown. `metrics`: file stem -> parsed JSON."""
+def figures_section(figures: list[tuple[str, str]]) -> list[str]:
+    lines = ["## Figures", "", "Drawn by the `report` stage from the same metrics as the tables; "
+             "`dvc plots show` renders their numbers (metrics/plots/) and `dvc plots diff <exp>` compares runs.", ""]
+    for caption, path in figures:
+        lines += [f"![{caption}]({path})", "", f"*{caption}*", ""]
+    return lines
+
+
+def render(metrics: dict, ctx: ReportContext, figures: list[tuple[str, str]] = ()) -> str:
+    """The whole report as Markdown. `metrics`: file stem -> parsed JSON; `figures`: (caption, path relative
+    to the report) of each figure to embed."""
     lines = ["# BLAT reproduction — report", "", f"Our numbers: {ctx.corpus}. Paper numbers: SPEC §3 (the paper's "
              "headline tables). On the demo corpus the absolute numbers are not comparable to the paper's; "
              "the claims below are what the demo can test.", ""]  # fmt: skip
@@ -207,5 +216,7 @@ def render(metrics: dict, ctx: ReportContext) -> str:
               [[c["claim"], c["status"], c["evidence"]] for c in claims(metrics, ctx.tasks)])]  # fmt: skip
     for section in (table2, table3, table4, table5):
         lines += section(metrics, ctx)
+    if figures:
+        lines += figures_section(list(figures))
     lines += deviations_section(ctx)
     return "\n".join(lines).rstrip() + "\n"

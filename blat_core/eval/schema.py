@@ -8,6 +8,20 @@ SYNTHETIC_CAPTIONS = "captioning_synthetic"  # Table 3's metrics: {it: {without_
 DATASETS_FIELD = {"retrieval_finetune": "targets"}  # the params field naming a task's datasets (else "datasets")
 
 
+def split_details(metrics: dict) -> tuple[dict, dict]:
+    """Move each entry's `details` (per-class results: many numbers that `dvc metrics diff` should not list)
+    out of `{task: {dataset: {model: entry}}}`: (metrics without them, {task: {dataset: {model: details}}})."""
+    lean, details = {}, {}
+    for task, datasets in metrics.items():
+        for dataset, models in datasets.items():
+            for model, entry in models.items():
+                entry = dict(entry)
+                if "details" in entry:
+                    details.setdefault(task, {}).setdefault(dataset, {})[model] = entry.pop("details")
+                lean.setdefault(task, {}).setdefault(dataset, {})[model] = entry
+    return lean, details
+
+
 def metrics_name(task: str) -> str:
     """The metrics file stem of an evaluation task: metrics/<stem>.json."""
     return f"evaluate_{task}"
