@@ -124,7 +124,7 @@ def zero_shot(data: LabelledClips, audio: np.ndarray, text: np.ndarray) -> dict:
     per_set = [score(data, test, scores[test]) for _, test in data.evaluation_sets()]
     metrics = _mean(per_set)
     if not data.multi_label:
-        tested = np.unique(np.concatenate([test for _, test in data.evaluation_sets()]))
+        tested = np.logical_or.reduce([test for _, test in data.evaluation_sets()])  # boolean masks
         metrics["details"] = {"per_class": per_class(data.classes, data.targets[tested], scores[tested])}
     return metrics
 

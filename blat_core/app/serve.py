@@ -1,0 +1,237 @@
+"""`blat serve`: a local page to listen to what a model retrieves (Flask).
+
+Text search over an index made by `blat embed` (top clips with audio players and scores), a page per clip
+(its nearest clips, its zero-shot labels from a labels file, and with a captioner + tagger its generated
+caption and predicted tags), and search by an uploaded audio file. Only the index's audio files are
+served, by their row number (`/audio/<n>`); any other path is a 404. Queries are checked: an empty one,
+or one longer than `MAX_QUERY` characters, gets a message and status 400; an upload over
+`MAX_UPLOAD_MB` gets 413.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from flask import Flask, abort, jsonify, render_template_string, request, send_file
+
+from blat_core.app.cli.common import UsageError, check_index_model, embed_texts, load_blat_folder, read_index
+from blat_core.data.sources import inside_root
+
+log = logging.getLogger(__name__)
+MAX_QUERY = 300  # characters
+MAX_UPLOAD_MB = 50
+
+
+@dataclass
+class Searcher:
+    """The index in memory (normalised embeddings), the model that made it, and the optional extras."""
+
+    paths: list[str]
+    embeddings: np.ndarray
+    audio_root: Path
+    model: object
+    tokenizer: object
+    device: object
+    labels: list[str] = field(default_factory=list)
+    label_embeddings: np.ndarray | None = None
+    captioner: object = None
+    tagger: tuple | None = None  # (tower, its meta)
+
+    def by_text(self, query: str, k: int) -> tuple[list[tuple[int, float]], float]:
+        started = time.perf_counter()
+        vector = embed_texts(self.model, self.tokenizer, [query], self.device)[0]
+        return self.top(self.embeddings @ vector, k), time.perf_counter() - started
+
+    def top(self, scores: np.ndarray, k: int, exclude: int | None = None) -> list[tuple[int, float]]:
+        if exclude is not None:
+            scores = scores.copy()
+            scores[exclude] = -np.inf
+        k = min(k, len(scores) - (exclude is not None))
+        best = np.argpartition(-scores, k - 1)[:k] if 0 < k < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(int(i), float(scores[i])) for i in best[:k]]
+
+    def by_file(self, path: str, k: int) -> list[tuple[int, float]]:
+        from blat_core.data.prepare import load_clip
+        from blat_core.models.inference import embed_waves
+
+        rate = self.model.audio_encoder.sample_rate
+        wave, reason, detail = load_clip(path, rate, float("-inf"))
+        if wave is None:
+            raise UsageError(f"the uploaded file could not be used as audio: {reason} ({detail})")
+        vector = embed_waves(self.model, [wave], int(10 * rate), 8, self.device, progress=False)[0]
+        return self.top(self.embeddings @ (vector / max(np.linalg.norm(vector), 1e-12)), k)
+
+    def zero_shot(self, i: int, k: int = 5) -> list[tuple[str, float]]:
+        if self.label_embeddings is None:
+            return []
+        return [(self.labels[j], s) for j, s in self.top(self.label_embeddings @ self.embeddings[i], k)]
+
+    def describe(self, i: int) -> tuple[str, list[str]] | None:
+        """(caption, tags) of clip i with the captioner and tagger, or None without them."""
+        if self.captioner is None or self.tagger is None:
+            return None
+        from blat_core.app.cli.caption import _frames_and_tags
+        from blat_core.data.prepare import load_clip
+        from blat_core.models.captioner.inference import caption_frames
+
+        tower, meta = self.tagger
+        wave, reason, _ = load_clip(str(self.audio_root / self.paths[i]), tower.sample_rate, float("-inf"))
+        if wave is None:
+            return f"(unreadable: {reason})", []
+        uses_tags = self.captioner.model.tags is not None
+        frames, tag_lists = _frames_and_tags(tower, meta, [wave], uses_tags, None, 0.3, self.device)
+        captions, _ = caption_frames(self.captioner, frames, tag_lists, 3, 20, self.device)
+        names = dict(self.captioner.classes)
+        return captions[0], [names.get(m, m) for m in tag_lists[0]]
+
+
+def load_searcher(index: str, model: str | None, device, labels: str | None = None, captioner: str | None = None,
+                  tagger: str | None = None) -> Searcher:  # fmt: skip
+    import torch
+
+    device = torch.device(device)
+    paths, embeddings, meta = read_index(index)
+    folder = model or meta["model"]
+    blat, tokenizer = load_blat_folder(folder, device)
+    probe = embed_texts(blat, tokenizer, ["a sound"], device)
+    check_index_model(index, meta, embeddings, folder, probe)
+    norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+    searcher = Searcher(paths, (embeddings / np.maximum(norms, 1e-12)).astype(np.float32), Path(meta["audio_root"]),
+                        blat, tokenizer, device)  # fmt: skip
+    if labels:
+        names = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
+        if not names:
+            raise UsageError(f"{labels} holds no labels (one per line)")
+        searcher.labels = names
+        searcher.label_embeddings = embed_texts(blat, tokenizer, [n.replace("_", " ") for n in names], device)
+    if bool(captioner) != bool(tagger):
+        raise UsageError("--captioner and --tagger go together: the captioner reads the tagger's frame features")
+    if captioner:
+        from blat_core.models.audio.encoder import load_audio_encoder
+        from blat_core.models.captioner.io import load_captioner
+
+        searcher.captioner = load_captioner(captioner, device)
+        tower, tower_meta = load_audio_encoder(tagger)
+        searcher.tagger = (tower.to(device).eval(), tower_meta)
+    return searcher
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>blat serve{% if query %}: {{ query }}{% endif %}</title>
+<style>
+ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222 }
+ form { display: flex; gap: .5rem; margin: .5rem 0 } input[type=text] { flex: 1; font-size: 1.1rem; padding: .4rem }
+ ol { padding-left: 1.5rem } li { margin: .6rem 0 } .score { font-family: monospace; color: #555 }
+ .message { background: #fff3cd; padding: .6rem; border-radius: .3rem } audio { vertical-align: middle; height: 2rem }
+ .meta { color: #666; font-size: .9rem }
+</style></head><body>
+<h1><a href="/">blat serve</a></h1>
+<p class="meta">{{ clips }} clips from {{ root }} · model {{ model }}</p>
+<form action="/" method="get"><input type="text" name="q" value="{{ query }}" placeholder="describe a sound"
+ maxlength="{{ max_query }}" aria-label="text query" id="query"><button type="submit">Search</button></form>
+<form action="/by-audio" method="post" enctype="multipart/form-data"><input type="file" name="audio" accept="audio/*"
+ aria-label="audio file"><button type="submit">Search by audio</button></form>
+{% if message %}<p class="message" id="message">{{ message }}</p>{% endif %}
+{% if clip is not none %}
+ <h2 id="clip">{{ clip.path }}</h2><audio controls preload="metadata" src="/audio/{{ clip.index }}"></audio>
+ {% if clip.caption %}<p id="caption">Caption: <b>{{ clip.caption }}</b>
+  {% if clip.tags %} · tags: {{ clip.tags|join(", ") }}{% endif %}</p>{% endif %}
+ {% if clip.labels %}<h3>Zero-shot labels</h3><ol id="labels">{% for label, score in clip.labels %}
+  <li>{{ label }} <span class="score">{{ "%.3f"|format(score) }}</span></li>{% endfor %}</ol>{% endif %}
+ <h3>Nearest clips</h3>
+{% endif %}
+{% if results %}<ol id="results">{% for r in results %}
+ <li><span class="score">{{ "%.3f"|format(r.score) }}</span> <a href="/clip/{{ r.index }}">{{ r.path }}</a><br>
+ <audio controls preload="none" src="/audio/{{ r.index }}"></audio></li>{% endfor %}</ol>
+ {% if seconds is not none %}<p class="meta">answered in {{ "%.0f"|format(1000 * seconds) }} ms</p>{% endif %}
+{% endif %}
+</body></html>"""
+
+
+def create_app(searcher: Searcher, k: int = 10, model_name: str = "") -> Flask:
+    app = Flask("blat_serve")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_MB * 2**20
+
+    def page(status: int = 200, **values):
+        base = {"query": "", "message": "", "results": [], "clip": None, "seconds": None, "clips": len(searcher.paths),
+                "root": searcher.audio_root, "model": model_name, "max_query": MAX_QUERY}  # fmt: skip
+        return render_template_string(PAGE, **{**base, **values}), status
+
+    def rows(found: list[tuple[int, float]]) -> list[dict]:
+        return [{"index": i, "path": searcher.paths[i], "score": s} for i, s in found]
+
+    def checked(query: str | None) -> tuple[str, str]:
+        """(query, problem): the problem is '' for a usable query."""
+        query = (query or "").strip()
+        if not query:
+            return query, "Type a description of a sound to search for (the query is empty)."
+        if len(query) > MAX_QUERY:
+            return query[:MAX_QUERY], f"The query is {len(query)} characters long; at most {MAX_QUERY} are allowed."
+        return query, ""
+
+    @app.get("/")
+    def home():
+        if "q" not in request.args:
+            return page()
+        query, problem = checked(request.args.get("q"))
+        if problem:
+            return page(400, query=query, message=problem)
+        found, seconds = searcher.by_text(query, k)
+        return page(query=query, results=rows(found), seconds=seconds)
+
+    @app.get("/api/search")
+    def api_search():
+        query, problem = checked(request.args.get("q"))
+        if problem:
+            return jsonify({"error": problem}), 400
+        found, seconds = searcher.by_text(query, k)
+        return jsonify({"query": query, "results": rows(found), "seconds": seconds})
+
+    @app.get("/clip/<int:index>")
+    def clip(index: int):
+        if not 0 <= index < len(searcher.paths):
+            abort(404)
+        described = searcher.describe(index)
+        info = {"index": index, "path": searcher.paths[index], "labels": searcher.zero_shot(index),
+                "caption": described[0] if described else "", "tags": described[1] if described else []}  # fmt: skip
+        nearest = searcher.top(searcher.embeddings @ searcher.embeddings[index], k, exclude=index)
+        return page(clip=info, results=rows(nearest))
+
+    @app.post("/by-audio")
+    def by_audio():
+        upload = request.files.get("audio")
+        if upload is None or not upload.filename:
+            return page(400, message="Choose an audio file to search by.")
+        suffix = Path(upload.filename).suffix.lower()[:8]
+        handle, path = tempfile.mkstemp(suffix=suffix)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                upload.save(out)
+            found = searcher.by_file(path, k)
+        except UsageError as error:
+            return page(400, message=str(error))
+        finally:
+            os.unlink(path)
+        return page(message=f"Clips nearest to {upload.filename}:", results=rows(found))
+
+    @app.get("/audio/<int:index>")
+    def audio(index: int):
+        if not 0 <= index < len(searcher.paths):
+            abort(404)
+        path = inside_root(searcher.audio_root, searcher.paths[index])
+        if path is None or not os.path.isfile(path):
+            abort(404)
+        return send_file(path, conditional=True)
+
+    @app.errorhandler(413)
+    def too_large(_):
+        return page(413, message=f"The file is larger than {MAX_UPLOAD_MB} MB.")
+
+    return app
