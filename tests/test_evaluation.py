@@ -45,7 +45,8 @@ def test_zero_shot_on_planted_embeddings():
     assert shuffled["accuracy"] < 0.5
     # Per-class details cover every clip of the folds: 8 per class; their weighted mean is the accuracy.
     table = shuffled["details"]["per_class"]
-    assert result["details"]["per_class"]["class_0"] == {"accuracy": 1.0, "clips": 8, "confused_with": "", "confused": 0}
+    perfect = {"accuracy": 1.0, "clips": 8, "confused_with": "", "confused": 0}
+    assert result["details"]["per_class"]["class_0"] == perfect
     assert sum(row["clips"] for row in table.values()) == 40
     assert sum(row["accuracy"] * row["clips"] for row in table.values()) / 40 == pytest.approx(shuffled["accuracy"])
     assert classification.label_text("church_bells", "the sound of {}") == "the sound of church bells"

@@ -41,7 +41,7 @@ def served(tmp_path_factory):
     assert cli.main(["embed", str(audio), "--model", str(models / "blat"), "--out", str(root / "index.parquet")]) == 0
     searcher = load_searcher(str(root / "index.parquet"), None, "cpu", str(root / "labels.txt"),
                              str(models / "captioner"), str(models / "tagger"))  # fmt: skip
-    server = make_server("127.0.0.1", 0, create_app(searcher, k=5, model_name="tiny"), threaded=True)
+    server = make_server("127.0.0.1", 0, create_app(searcher, k=5), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_port}", "audio": audio, "root": root, "searcher": searcher}
     server.shutdown()
@@ -161,3 +161,17 @@ def test_search_listen_and_open_a_clip_in_a_browser(served, browser, tmp_path):
     assert "Not Found" in browser.page_source
     browser.get(served["url"] + "/?q=")
     assert "the query is empty" in browser.find_element(By.ID, "message").text
+
+
+def test_the_latency_benchmark_runs(served):
+    """benchmarks/serve_query.py at a small size (the 10,000-clip figure is in docs/cli.md)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    model = served["root"] / "models" / "blat"
+    done = subprocess.run([sys.executable, "benchmarks/serve_query.py", "--model", str(model), "--clips", "500",
+                           "--queries", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "500 clips, 16-d, 3 queries over HTTP: median" in done.stdout

@@ -42,6 +42,7 @@ class Searcher:
     label_embeddings: np.ndarray | None = None
     captioner: object = None
     tagger: tuple | None = None  # (tower, its meta)
+    model_folder: str = ""
 
     def by_text(self, query: str, k: int) -> tuple[list[tuple[int, float]], float]:
         started = time.perf_counter()
@@ -104,7 +105,7 @@ def load_searcher(index: str, model: str | None, device, labels: str | None = No
     check_index_model(index, meta, embeddings, folder, probe)
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     searcher = Searcher(paths, (embeddings / np.maximum(norms, 1e-12)).astype(np.float32), Path(meta["audio_root"]),
-                        blat, tokenizer, device)  # fmt: skip
+                        blat, tokenizer, device, model_folder=str(folder))  # fmt: skip
     if labels:
         names = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
         if not names:
@@ -155,13 +156,13 @@ PAGE = """<!doctype html>
 </body></html>"""
 
 
-def create_app(searcher: Searcher, k: int = 10, model_name: str = "") -> Flask:
+def create_app(searcher: Searcher, k: int = 10) -> Flask:
     app = Flask("blat_serve")
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_MB * 2**20
 
     def page(status: int = 200, **values):
         base = {"query": "", "message": "", "results": [], "clip": None, "seconds": None, "clips": len(searcher.paths),
-                "root": searcher.audio_root, "model": model_name, "max_query": MAX_QUERY}  # fmt: skip
+                "root": searcher.audio_root, "model": searcher.model_folder, "max_query": MAX_QUERY}  # fmt: skip
         return render_template_string(PAGE, **{**base, **values}), status
 
     def rows(found: list[tuple[int, float]]) -> list[dict]:

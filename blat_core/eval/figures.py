@@ -21,7 +21,7 @@ from blat_core.eval.cells import PRIMARY, REALONLY, STAGE1, STAGE2, TABLE5_SETS
 from blat_core.eval.schema import result, synthetic_captions
 
 PAPER_STYLE = {"color": "white", "edgecolor": "black", "hatch": "///"}
-MODELS = ((STAGE1, "stage 1 (synthetic only)"), (STAGE2, "stage 2"), (REALONLY, "real-only"))
+MODELS = ((STAGE1, "stage 1, synthetic only"), (STAGE2, "stage 2"), (REALONLY, "real-only"))
 TARGETS = (("audiocaps", "AudioCaps"), ("clotho", "Clotho"))
 TASKS = (("zeroshot", "zero-shot"), ("linear_probe", "linear probe"), ("finetune", "fine-tune"))
 CAPTION_METRICS = (("bleu_4", "BLEU-4"), ("rouge_l", "ROUGE-L"), ("meteor", "METEOR"), ("cider", "CIDEr"),
@@ -197,6 +197,7 @@ def per_class(details: dict, figure: Figure, dataset: str = "esc50") -> list[dic
                   "confused_with": table[c]["confused_with"]} for c in classes if c in table]  # fmt: skip
     ax.set_yticks(y, [f"{c} → {ref[c]['confused_with']}" if ref[c]["confused_with"] else c for c in classes],
                   fontsize=7)  # fmt: skip
+    ax.invert_yaxis()  # worst first, from the top
     ax.set_xlabel(f"zero-shot accuracy (%); label: the class → what {reference} takes it for most often")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7)

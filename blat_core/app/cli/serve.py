@@ -24,7 +24,7 @@ def run(args) -> int:
     from blat_core.app.serve import create_app, load_searcher
 
     searcher = load_searcher(args.index, args.model, device_of(args.device), args.labels, args.captioner, args.tagger)
-    app = create_app(searcher, args.k, args.model or "the index's model")
+    app = create_app(searcher, args.k)
     server = make_server(args.host, args.port, app, threaded=True)
     print(f"serving {len(searcher.paths)} clips at http://{args.host}:{server.server_port}/ (Ctrl-C stops)", flush=True)
     try:
