@@ -5,6 +5,7 @@ deterministic, and the per-class zero-shot details are right."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import yaml
@@ -97,3 +98,29 @@ def test_per_class_accuracy_and_confusions():
     assert table["dog"] == {"accuracy": 2 / 3, "clips": 3, "confused_with": "rain", "confused": 1}
     assert table["rain"] == {"accuracy": 0.0, "clips": 2, "confused_with": "dog", "confused": 2}
     assert table["bell"] == {"accuracy": 1.0, "clips": 1, "confused_with": "", "confused": 0}
+
+
+def test_dvc_plots_show_renders_every_figures_rows(tmp_path):
+    """`dvc plots show --json` over the rows the report wrote, with dvc.yaml's own plot definitions (a row
+    set with mixed fields once made DVC fail with "argument of type 'NoneType' is not iterable")."""
+    import subprocess
+    import sys
+
+    out = run_report(tmp_path)
+    repo = tmp_path / "repo"
+    (repo / "metrics").mkdir(parents=True)
+    shutil.copytree(out / "plots", repo / "metrics/plots")
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["report"]
+    plots = [p for p in stage["plots"] if next(iter(p)).endswith(".json")]
+    for plot in plots:
+        next(iter(plot.values())).pop("cache", None)
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"plots": plots}))
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "-q"], cwd=repo, check=True)
+    done = subprocess.run([sys.executable, "-m", "dvc", "plots", "show", "--json"], cwd=repo, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and "WARNING" not in done.stderr, done.stderr
+    shown = json.loads(done.stdout)
+    assert not shown.get("errors"), shown.get("errors")
+    for spec in FIGURES:
+        assert shown["data"][f"metrics/plots/{spec.name}.json"], spec.name

@@ -117,7 +117,7 @@ def captioning(metrics: dict, paper: dict, figure: Figure) -> list[dict]:
         values = [_value(sources.get(name), key) for key, _ in t3]
         series.append((f"{label} (ours)", values, {"color": f"C{i}"}))
         series.append((f"{label} (paper)", list(paper["table3"][name]), {**PAPER_STYLE, "edgecolor": f"C{i}"}))
-        rows += [{"table": "3", "source": name, "metric": key, "value": v}
+        rows += [{"table": "3", "source": name, "dataset": "audiocaps", "metric": key, "value": v}
                  for (key, _), v in zip(t3, values, strict=True) if v is not None]  # fmt: skip
     _bars(left, [label for _, label in t3], series)
     left.set_title("Table 3: synthetic captions (AudioCaps test)")
@@ -131,7 +131,8 @@ def captioning(metrics: dict, paper: dict, figure: Figure) -> list[dict]:
             for key, _ in CAPTION_METRICS:
                 values.append(_value(entry, key))
                 if values[-1] is not None:
-                    rows.append({"table": "4", "source": model, "dataset": dataset, "metric": key, "value": values[-1]})
+                    rows.append({"table": "4", "source": model, "dataset": dataset, "metric": key,
+                                 "value": values[-1]})  # fmt: skip
         series.append((f"{label} (ours)", values, {}))
     for name, label in (("panns", "PANNs"), ("blat", "BLAT")):
         printed = []
