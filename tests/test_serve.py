@@ -175,3 +175,22 @@ def test_the_latency_benchmark_runs(served):
                            "--queries", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "500 clips, 16-d, 3 queries over HTTP: median" in done.stdout
+
+
+def test_search_by_file_embeds_with_the_index_window(served, tmp_path, monkeypatch):
+    """An uploaded file is embedded with the window its index was made with (`blat embed --window-seconds`),
+    not a fixed 10 s, so its scores compare with the index's."""
+    import blat_core.models.inference as inference
+
+    index = tmp_path / "short.parquet"
+    models = served["root"] / "models"
+    assert cli.main(["embed", str(served["audio"]), "--model", str(models / "blat"), "--out", str(index),
+                     "--window-seconds", "0.5"]) == 0  # fmt: skip
+    searcher = load_searcher(str(index), None, "cpu")
+    assert searcher.window_seconds == 0.5 and served["searcher"].window_seconds == 10.0
+    seen = []
+    real = inference.embed_waves
+    monkeypatch.setattr(inference, "embed_waves", lambda model, waves, window, *a, **k: seen.append(window)
+                        or real(model, waves, window, *a, **k))  # fmt: skip
+    searcher.by_file(str(served["audio"] / "clip 0.wav"), 3)
+    assert seen == [8000]  # 0.5 s at 16 kHz

@@ -43,6 +43,7 @@ class Searcher:
     captioner: object = None
     tagger: tuple | None = None  # (tower, its meta)
     model_folder: str = ""
+    window_seconds: float = 10.0  # the window the index was embedded with (`blat embed --window-seconds`)
 
     def by_text(self, query: str, k: int) -> tuple[list[tuple[int, float]], float]:
         started = time.perf_counter()
@@ -66,7 +67,8 @@ class Searcher:
         wave, reason, detail = load_clip(path, rate, float("-inf"))
         if wave is None:
             raise UsageError(f"the uploaded file could not be used as audio: {reason} ({detail})")
-        vector = embed_waves(self.model, [wave], int(10 * rate), 8, self.device, progress=False)[0]
+        window = int(self.window_seconds * rate)  # as the index's clips were embedded, so scores compare
+        vector = embed_waves(self.model, [wave], window, 8, self.device, progress=False)[0]
         return self.top(self.embeddings @ (vector / max(np.linalg.norm(vector), 1e-12)), k)
 
     def zero_shot(self, i: int, k: int = 5) -> list[tuple[str, float]]:
@@ -78,7 +80,7 @@ class Searcher:
         """(caption, tags) of clip i with the captioner and tagger, or None without them."""
         if self.captioner is None or self.tagger is None:
             return None
-        from blat_core.app.cli.caption import _frames_and_tags
+        from blat_core.app.cli.caption import frames_and_tags
         from blat_core.data.prepare import load_clip
         from blat_core.models.captioner.inference import caption_frames
 
@@ -87,7 +89,7 @@ class Searcher:
         if wave is None:
             return f"(unreadable: {reason})", []
         uses_tags = self.captioner.model.tags is not None
-        frames, tag_lists = _frames_and_tags(tower, meta, [wave], uses_tags, None, 0.3, self.device)
+        frames, tag_lists = frames_and_tags(tower, meta, [wave], uses_tags, None, 0.3, self.device)
         captions, _ = caption_frames(self.captioner, frames, tag_lists, 3, 20, self.device)
         names = dict(self.captioner.classes)
         return captions[0], [names.get(m, m) for m in tag_lists[0]]
@@ -105,7 +107,8 @@ def load_searcher(index: str, model: str | None, device, labels: str | None = No
     check_index_model(index, meta, embeddings, folder, probe)
     norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
     searcher = Searcher(paths, (embeddings / np.maximum(norms, 1e-12)).astype(np.float32), Path(meta["audio_root"]),
-                        blat, tokenizer, device, model_folder=str(folder))  # fmt: skip
+                        blat, tokenizer, device, model_folder=str(folder),
+                        window_seconds=float(meta.get("window_seconds", 10.0)))  # fmt: skip
     if labels:
         names = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
         if not names:

@@ -50,7 +50,7 @@ def run(args) -> None:
     for paths, waves in folder.chunks(tower.sample_rate, desc="captioning"):
         for start in range(0, len(paths), args.batch_size):
             batch = slice(start, start + args.batch_size)
-            frames, tag_lists = _frames_and_tags(tower, tower_meta, waves[batch], uses_tags, mids, args.threshold,
+            frames, tag_lists = frames_and_tags(tower, tower_meta, waves[batch], uses_tags, mids, args.threshold,
                                                  device)  # fmt: skip
             captions, _ = caption_frames(captioner, frames, tag_lists, args.beam, args.max_tokens, device)
             rows += [[p, c, "; ".join(names.get(m, m) for m in t)]
@@ -70,7 +70,7 @@ def _tag_mids(text: str, classes: list[tuple[str, str]]) -> list[str]:
 
 
 @torch.no_grad()
-def _frames_and_tags(tower, meta, waves, uses_tags, mids, threshold, device):
+def frames_and_tags(tower, meta, waves, uses_tags, mids, threshold, device):
     from blat_core import compute
     from blat_core.data import batching
 
