@@ -306,3 +306,23 @@ def test_fetch_prints_the_paper_profiles_entry_for_the_layout_it_writes():
         printed = yaml.safe_load(source.params.replace("DIR", "/x"))
         expected = {"meta": ".", "audio": ".", **paper[name], "root": "/x"}
         assert {"meta": ".", "audio": ".", **printed} == expected, name
+
+
+def test_audioset_gets_its_segment_lists_and_the_clips_to_fetch(server, tmp_path):
+    """The four AudioSet CSVs (comment header lines, quoted mid lists, a malformed and a repeated row) are
+    read as `prepare` reads them: every listed clip once, in the PANNs layout's file names."""
+    header = "# Segments csv\n# num_ytids=3\n# YTID, start_seconds, end_seconds, positive_labels\n"
+    server.files.update({
+        "class_labels_indices.csv": b'index,mid,display_name\n0,/m/09x0r,"Speech"\n1,/m/0jbk,"Animal"\n',
+        "balanced_train_segments.csv": (header + '-abc, 30.000, 40.000, "/m/09x0r,/m/0jbk"\nbad row\n').encode(),
+        "eval_segments.csv": (header + 'def, 0.000, 10.000, "/m/0jbk"\n').encode(),
+        "unbalanced_train_segments.csv":
+            (header + 'ghi, 5.000, 15.000, "/m/09x0r"\n-abc, 1.0, 2.0, "/m/0jbk"\n').encode(),
+    })  # fmt: skip
+    report = fetch("audioset", tmp_path, mirror=server.url, progress=False)
+    assert (tmp_path / "metadata/eval_segments.csv").is_file()
+    lines = report.id_list.read_text().splitlines()
+    assert lines == ["youtube_id,start_seconds,end_seconds,split,file",
+                     "-abc,30.0,40.0,balanced_train,audios/balanced_train_segments/Y-abc.wav",
+                     "ghi,5.0,15.0,unbalanced_train,audios/unbalanced_train_segments/Yghi.wav",
+                     "def,0.0,10.0,eval,audios/eval_segments/Ydef.wav"]  # fmt: skip

@@ -72,15 +72,14 @@ AUDIOCAPS_CSV = "https://raw.githubusercontent.com/cdjkim/audiocaps/master/datas
 
 
 def _audioset_ids(root: Path) -> list[dict]:
-    from blat_core.data.datasets.common import csv_rows
+    """The clips of AudioSet's three segment lists, read by the AudioSet recipe (comment lines, quoted mid
+    lists, malformed and duplicate rows handled as `prepare` handles them)."""
+    from blat_core.data.datasets.audioset import read_class_labels, read_segments
 
-    rows = []
-    for split in ("balanced_train", "eval", "unbalanced_train"):
-        for _, fields in csv_rows(root / "metadata" / f"{split}_segments.csv", skip_comments=True, header=False):
-            if len(fields) == 4:
-                rows.append({"youtube_id": fields[0], "start_seconds": fields[1], "end_seconds": fields[2],
-                             "split": split, "file": f"audios/{split}_segments/Y{fields[0]}.wav"})  # fmt: skip
-    return rows
+    segments, _ = read_segments(root / "metadata", read_class_labels(root / "metadata"))
+    return [{"youtube_id": ytid, "start_seconds": start, "end_seconds": end, "split": split,
+             "file": f"audios/{split}_segments/Y{ytid}.wav"}
+            for ytid, (split, start, end, _, _) in segments.items()]  # fmt: skip
 
 
 def _audiocaps_ids(root: Path) -> list[dict]:
