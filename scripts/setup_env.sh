@@ -44,7 +44,21 @@ wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   echo "installing requirements.lock into .venv (first time: a few minutes, ~6 GB)" >&2
   rm -f "$stamp"
-  if ! "${pip[@]}" install -q --require-hashes --no-deps -r requirements.lock >.venv/pip.log 2>&1; then
+  # A first install peaks at about 8 GB on this disk (wheels unpacked beside the 6 GB venv, measured):
+  # say so before pip fails half-way with "No space left on device". Unpack next to the venv, not in
+  # /tmp (often a small tmpfs), and keep no second copy of the downloads in pip's cache.
+  need_gb=9
+  if ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null; then
+    free_gb=$(df -Pk .venv | awk 'NR==2 {print int($4 / 1048576)}')
+    if [ "$free_gb" -lt "$need_gb" ]; then
+      echo "error: installing needs about $need_gb GB free on the disk of $PWD/.venv; it has $free_gb GB." >&2
+      echo "       Free some space (or clone the project onto a larger disk) and run this again." >&2
+      exit 1
+    fi
+  fi
+  mkdir -p .venv/tmp
+  export TMPDIR=$PWD/.venv/tmp
+  if ! "${pip[@]}" install -q --no-cache-dir --require-hashes --no-deps -r requirements.lock >.venv/pip.log 2>&1; then
     tail -n 40 .venv/pip.log >&2
     echo "error: installing requirements.lock failed; the full log is .venv/pip.log" >&2
     exit 1
@@ -63,5 +77,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   fi
   # Installed == lock, and torchaudio's compiled extension loads beside this torch (once per install).
   .venv/bin/python -m blat_core.app.environment --lock requirements.lock
+  rm -rf .venv/tmp
+  unset TMPDIR
   echo "$wanted" >"$stamp"
 fi

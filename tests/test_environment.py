@@ -4,6 +4,7 @@ environment is exactly the lock, and a torchaudio that cannot load beside this t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,31 @@ def test_the_setup_check_fails_on_a_broken_torchaudio(tmp_path):
     result = subprocess.run([sys.executable, "-m", "blat_core.app.environment", "--lock", str(LOCK)],
                             capture_output=True, text=True, env=env, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 1 and "does not work with torch" in result.stderr, result.stderr
+
+
+def test_the_setup_says_how_much_disk_a_first_install_needs(tmp_path):
+    """On a disk with too little room for the first install (it peaks at ~8 GB), scripts/setup_env.sh stops
+    before pip starts, naming the space it needs and has, instead of pip's 'No space left on device'
+    half-way (CI once failed so). `df` is faked; the venv's pip is a stub that records any call."""
+    project = tmp_path / "project"
+    (project / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "setup_env.sh", project / "scripts")
+    for name in ("requirements.lock", "pyproject.toml"):
+        shutil.copy(ROOT / name, project)
+    stub = '#!/bin/sh\necho "$@" >> "$(dirname "$0")/../calls"\n'
+    for tool in ("pip", "python"):
+        (project / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
+        (project / ".venv" / "bin" / tool).write_text(stub)
+        (project / ".venv" / "bin" / tool).chmod(0o755)
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "df").write_text(
+        "#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted on'\n"
+        "echo '/dev/x 10485760 9437184 1048576 90% /'\n"  # 1 GB available
+    )
+    (fake / "df").chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake}{os.pathsep}{os.environ['PATH']}", "PYTHON": sys.executable}
+    result = subprocess.run(["bash", "scripts/setup_env.sh"], cwd=project, capture_output=True, text=True, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "needs about 9 GB free" in result.stderr and "it has 1 GB" in result.stderr, result.stderr
+    assert not (project / ".venv" / "calls").exists(), "pip ran although the disk was too small"
