@@ -74,8 +74,9 @@ def test_prepare_does_not_depend_on_the_dataset_folders():
 
 # ---------------------------------------------------------------- real recordings, two layouts
 @pytest.fixture(scope="session")
-def real_corpus(request) -> Path:
-    """The real-recordings corpus, built once and kept in pytest's cache folder between runs."""
+def real_corpus(request, tmp_path_factory) -> Path:
+    """The real-recordings corpus, built once and kept in pytest's cache folder between runs (built in a temporary
+    folder when the cache is switched off with `-p no:cacheprovider`)."""
     if not real_audio.available():
         message = f"needs Debian's sound-theme-freedesktop recordings in {real_audio.SOUNDS} (run_tests.sh adds them)"
         if os.environ.get("CI"):
@@ -85,7 +86,8 @@ def real_corpus(request) -> Path:
     key = hashlib.blake2b(
         (real_audio.VERSION + "".join(f"{p.name}:{p.stat().st_size}" for p in sources)).encode(), digest_size=6
     ).hexdigest()
-    cached = Path(request.config.cache.mkdir("real_audio")) / key
+    cache = getattr(request.config, "cache", None)
+    cached = (Path(cache.mkdir("real_audio")) if cache else tmp_path_factory.mktemp("real_audio")) / key
     if not (cached / "complete").is_file():
         shutil.rmtree(cached, ignore_errors=True)
         real_audio.build(cached)
