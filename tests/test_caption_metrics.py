@@ -66,3 +66,50 @@ def test_spice_unavailable_with_reason(scores, tmp_path):
     assert "stanford-corenlp-3.6.0.jar" in scores["unavailable"]["spice"]
     configured = caption_scores(REFERENCES, CANDIDATES, LocalModels(corenlp_dir=str(tmp_path)))
     assert configured["spice"] is None and str(tmp_path) in configured["unavailable"]["spice"]
+
+
+def test_meteor_reuses_one_java_process_and_restarts_a_dead_one():
+    """One METEOR process serves every call in a process (a start costs seconds); a call after it died starts another
+    and scores the same; each score equals a fresh pycocoevalcap scorer's."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    from blat_core.eval import caption_metrics
+
+    gts = ptb_tokenize(REFERENCES)
+    res = ptb_tokenize({k: [v] for k, v in CANDIDATES.items()})
+    first = caption_metrics.meteor_score(gts, res)
+    process = caption_metrics._meteor.meteor_p
+    others = {k: v[1:] for k, v in gts.items()}
+    held_out = {k: v[:1] for k, v in gts.items()}
+    assert caption_metrics.meteor_score(others, held_out) == pytest.approx(Meteor().compute_score(others, held_out)[0])
+    assert caption_metrics._meteor.meteor_p is process
+    assert caption_metrics.meteor_score(gts, res) == first  # an earlier call does not change a later score
+
+    process.kill()
+    process.wait()
+    assert caption_metrics.meteor_score(gts, res) == first
+    assert caption_metrics._meteor.meteor_p is not process
+
+
+def test_a_meteor_call_that_fails_stops_its_process_and_the_next_call_starts_fresh():
+    import gc
+
+    from blat_core.eval import caption_metrics
+
+    gts = ptb_tokenize(REFERENCES)
+    res = ptb_tokenize({k: [v] for k, v in CANDIDATES.items()})
+    expected = caption_metrics.meteor_score(gts, res)
+    broken = caption_metrics._meteor
+    process = broken.meteor_p
+
+    def fail(*_):
+        raise RuntimeError("METEOR answered nonsense")
+
+    broken._stat = fail  # compute_score fails while it holds its lock
+    with pytest.raises(RuntimeError, match="nonsense"):
+        caption_metrics.meteor_score(gts, res)
+    assert caption_metrics._meteor is None and not broken.lock.locked()
+    del broken, fail
+    gc.collect()
+    assert process.wait(timeout=10) is not None  # Meteor.__del__ could take the lock and stop Java
+    assert caption_metrics.meteor_score(gts, res) == expected

@@ -69,12 +69,11 @@ def _tokenized_scores(gts: dict[str, list[str]], res: dict[str, list[str]], core
     """`caption_scores` on captions already PTB-tokenised."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.meteor.meteor import Meteor
     from pycocoevalcap.rouge.rouge import Rouge
 
     bleu, _ = Bleu(4).compute_score(gts, res)
     scores = {f"bleu_{n + 1}": float(bleu[n]) for n in range(4)}
-    scores["meteor"] = float(Meteor().compute_score(gts, res)[0])
+    scores["meteor"] = meteor_score(gts, res)
     scores["rouge_l"] = float(Rouge().compute_score(gts, res)[0])
     scores["cider"] = float(Cider().compute_score(gts, res)[0])
     unavailable = {}
@@ -86,6 +85,28 @@ def _tokenized_scores(gts: dict[str, list[str]], res: dict[str, list[str]], core
         unavailable["spice"] = unavailable["spider"] = str(reason)
     scores["unavailable"] = unavailable
     return scores
+
+
+_meteor = None  # one METEOR process per Python process: starting it loads its paraphrase table (~6 s here)
+
+
+def meteor_score(gts: dict[str, list[str]], res: dict[str, list[str]]) -> float:
+    """pycocoevalcap's METEOR, reusing one Java process for every call (scores do not depend on earlier calls)."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    global _meteor
+    if _meteor is None or _meteor.meteor_p.poll() is not None:
+        require_java()
+        _meteor = Meteor()
+    try:
+        return float(_meteor.compute_score(gts, res)[0])
+    except BaseException:
+        # A half-read answer (or a dead process) must not be reused. compute_score leaves its lock held when it
+        # fails, and Meteor.__del__ takes that lock before it stops Java: release it so the process is stopped.
+        broken, _meteor = _meteor, None
+        if broken.lock.locked():
+            broken.lock.release()
+        raise
 
 
 def spice_score(gts: dict[str, list[str]], res: dict[str, list[str]], corenlp_dir: str | Path | None) -> float:
