@@ -42,7 +42,7 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 stamp=.venv/.installed-lock
 wanted=$(cat requirements.lock pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  echo "installing requirements.lock into .venv (first time: a few minutes, ~6 GB)" >&2
+  echo "installing requirements.lock into .venv (first time: a few minutes; ~6 GB, ~8 GB while unpacking)" >&2
   rm -f "$stamp"
   # A first install peaks at about 8 GB on this disk (wheels unpacked beside the 6 GB venv, measured):
   # say so before pip fails half-way with "No space left on device". Unpack next to the venv, not in
