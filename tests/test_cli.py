@@ -166,13 +166,21 @@ def test_commands_on_the_tiny_corpus(models, tiny_corpus, tmp_path, capsys):
 
 
 def test_a_folder_streams_through_in_chunks_with_the_same_result(models, audio_dir, tmp_path, monkeypatch):
+    """Decoding in tiny blocks (each file resampled piece by piece, windows cut from the stream) and captioning
+    in tiny chunks give the whole-file result."""
+    import blat_core.data.audio as audio
+
     assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "whole.parquet") == 0
-    monkeypatch.setattr(cli.common, "CHUNK_FILES", 2)  # 8 files (6 readable) in 4 chunks, one with a broken file
-    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "chunked.parquet") == 0
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 1000)  # every file in many blocks, resampled across them
+    assert run("embed", audio_dir, "--model", models / "blat", "--out", tmp_path / "chunked.parquet",
+               "--window-seconds", "10") == 0  # fmt: skip
     whole_paths, whole, _ = cli.read_index(tmp_path / "whole.parquet")
     chunked_paths, chunked, meta = cli.read_index(tmp_path / "chunked.parquet")
     assert chunked_paths == whole_paths and meta["skipped"] == {"unreadable_audio": 1}
     np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    monkeypatch.setattr(cli.common, "CHUNK_BYTES", 1)  # caption: one file per chunk
+    chunks = list(cli.common.AudioFolder.scan(audio_dir).chunks(16000))
+    assert [len(names) for names, _ in chunks] == [1] * len(whole_paths)
 
 
 def _other_model(models, embed_dim: int, seed: int):

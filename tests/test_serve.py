@@ -1,6 +1,8 @@
 """`blat serve`: the search page driven in Debian's headless Chromium (type a query, ranked results, an
 audio element that loads, the clip page, search by an uploaded file, a screenshot), and its refusals
-(404 outside the index, 400 for an empty or oversized query) through the HTTP server."""
+through the HTTP server: 404 outside the index and outside --audio-root, 400 for an empty or oversized
+query or a foreign Host, 403 for another site's upload, 413 for an upload that decodes past the cap, 503
+when every embedding slot is taken."""
 
 from __future__ import annotations
 
@@ -40,16 +42,16 @@ def served(tmp_path_factory):
     (root / "labels.txt").write_text("\n".join(LABELS) + "\n")
     assert cli.main(["embed", str(audio), "--model", str(models / "blat"), "--out", str(root / "index.parquet")]) == 0
     searcher = load_searcher(str(root / "index.parquet"), None, "cpu", str(root / "labels.txt"),
-                             str(models / "captioner"), str(models / "tagger"))  # fmt: skip
+                             str(models / "captioner"), str(models / "tagger"), audio_root=str(audio))  # fmt: skip
     server = make_server("127.0.0.1", 0, create_app(searcher, k=5), threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield {"url": f"http://127.0.0.1:{server.server_port}", "audio": audio, "root": root, "searcher": searcher}
     server.shutdown()
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, headers: dict | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
             return response.status, response.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -189,8 +191,128 @@ def test_search_by_file_embeds_with_the_index_window(served, tmp_path, monkeypat
     searcher = load_searcher(str(index), None, "cpu")
     assert searcher.window_seconds == 0.5 and served["searcher"].window_seconds == 10.0
     seen = []
-    real = inference.embed_waves
-    monkeypatch.setattr(inference, "embed_waves", lambda model, waves, window, *a, **k: seen.append(window)
-                        or real(model, waves, window, *a, **k))  # fmt: skip
+    real = inference.stream_windows
+    monkeypatch.setattr(inference, "stream_windows", lambda pieces, window: seen.append(window)
+                        or real(pieces, window))  # fmt: skip
     searcher.by_file(str(served["audio"] / "clip 0.wav"), 3)
     assert seen == [8000]  # 0.5 s at 16 kHz
+
+
+def post_audio(url: str, name: str, data: bytes, headers: dict | None = None) -> tuple[int, str]:
+    """A multipart upload as the page's form sends it (`audio` field)."""
+    boundary = "blatboundary7"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    kind = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    request = urllib.request.Request(f"{url}/by-audio", body, {**kind, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def _flac(path: Path, seconds: float, rate: int = 48000) -> bytes:
+    """A constant-signal FLAC: a few bytes per block on disk, `seconds` of audio decoded."""
+    with sf.SoundFile(path, "w", rate, 1, format="FLAC") as out:
+        for _ in range(int(seconds // 10)):
+            out.write(np.full(rate * 10, 0.25, dtype=np.float32))
+    return path.read_bytes()
+
+
+def test_an_upload_that_decodes_past_the_cap_is_refused_early(served, tmp_path, monkeypatch):
+    """A small file that decodes to long audio (a "decompression bomb") gets 413 once the cap is passed, and
+    decoding stops there: at most the cap's samples plus one block are ever read."""
+    import blat_core.app.serve as serve
+    import blat_core.data.audio as audio
+
+    monkeypatch.setattr(serve, "MAX_UPLOAD_SECONDS", 30.0)
+    bomb = _flac(tmp_path / "bomb.flac", 600)  # 10 minutes in about 90 kB
+    assert len(bomb) < 200_000
+    read = []
+    real = audio._read_into
+    monkeypatch.setattr(audio, "_read_into", lambda handle, out: read.append(real(handle, out)) or read[-1])
+    status, body = post_audio(served["url"], "bomb.flac", bomb)
+    assert status == 413 and "longer than 0.5 minutes" in body, body
+    assert sum(read) <= 30 * 48000 + audio.BLOCK_FRAMES
+    status, body = post_audio(served["url"], "short.flac", _flac(tmp_path / "short.flac", 20))
+    assert status == 200 and "Clips nearest to short.flac" in body
+
+
+def test_uploads_wait_for_a_free_slot_and_get_503_when_none_frees(served, tmp_path, monkeypatch):
+    """At most EMBED_SLOTS uploads decode and embed at once; one that cannot get a slot in time gets 503."""
+    import blat_core.app.serve as serve
+
+    monkeypatch.setattr(serve, "BUSY_SECONDS", 0.2)
+    searcher = served["searcher"]
+    for _ in range(serve.EMBED_SLOTS):
+        assert searcher.slots.acquire(timeout=1)
+    try:
+        status, body = post_audio(served["url"], "clip.wav", (served["audio"] / "clip 0.wav").read_bytes())
+        assert status == 503 and "busy" in body
+    finally:
+        for _ in range(serve.EMBED_SLOTS):
+            searcher.slots.release()
+    assert post_audio(served["url"], "clip.wav", (served["audio"] / "clip 0.wav").read_bytes())[0] == 200
+
+
+def test_foreign_hosts_and_cross_site_uploads_are_refused(served):
+    """A Host header naming another site (DNS rebinding) gets 400 on every page; an upload whose Origin is
+    another site's page gets 403; the page's own origin and non-browser clients (no Origin) are served."""
+    url = served["url"]
+    port = url.rsplit(":", 1)[1]
+    for path in ("/", "/?q=dog", "/api/search?q=dog", "/audio/0", "/clip/0"):
+        assert get(url + path, {"Host": f"evil.example:{port}"})[0] == 400, path
+    assert get(url + "/?q=dog", {"Host": f"localhost:{port}"})[0] == 200
+    data = (served["audio"] / "clip 0.wav").read_bytes()
+    assert post_audio(url, "clip.wav", data, {"Origin": "https://evil.example"})[0] == 403
+    assert post_audio(url, "clip.wav", data, {"Origin": "null"})[0] == 403
+    assert post_audio(url, "clip.wav", data, {"Sec-Fetch-Site": "cross-site"})[0] == 403
+    assert post_audio(url, "clip.wav", data, {"Origin": url})[0] == 200
+    assert post_audio(url, "clip.wav", data)[0] == 200
+
+
+def test_the_index_cannot_choose_the_served_folder(served, tmp_path):
+    """An index whose metadata says audio_root "/" with a row etc/passwd serves nothing without --audio-root,
+    and with one only that folder's audio files: the password file never comes back."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(served["root"] / "index.parquet")
+    meta = json.loads(table.schema.metadata[b"blat"])
+    rows = table.num_rows
+    paths = ["etc/passwd", "../../../../etc/passwd", "notes.txt"] + table.column("path").to_pylist()[3:]
+    (served["audio"] / "notes.txt").write_text("not audio")
+    hostile = table.set_column(0, "path", pa.array(paths[:rows]))
+    hostile = hostile.replace_schema_metadata({"blat": json.dumps({**meta, "audio_root": "/"})})
+    pq.write_table(hostile, tmp_path / "hostile.parquet")
+    for root in (None, "/", str(served["audio"])):
+        searcher = load_searcher(str(tmp_path / "hostile.parquet"), None, "cpu", audio_root=root)
+        server = make_server("127.0.0.1", 0, create_app(searcher, k=3), threaded=True)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            base = f"http://127.0.0.1:{server.server_port}"
+            for i in range(3):
+                status, body = get(f"{base}/audio/{i}")
+                assert status == 404 and "root:" not in body, (root, i)
+            assert get(f"{base}/audio/3")[0] == (404 if root is None else 200 if root != "/" else 404)
+            status, body = get(base + "/")
+            assert status == 200 and ("playback off" in body) == (root is None)
+        finally:
+            server.shutdown()
+
+
+def test_odd_upload_names_and_pipe_written_flacs(served, tmp_path):
+    """An upload name with a NUL byte, a slash or a long suffix is answered (not 500); a FLAC whose header
+    gives no length (as written to a pipe) is decoded in blocks, not refused."""
+    from tests.test_hostile_input import flac_without_length
+
+    data = (served["audio"] / "clip 0.wav").read_bytes()
+    for name in ("a\x00b.wav", "../../x.wav", "clip.wav\x00.sh", "x." + "w" * 300):
+        status, body = post_audio(served["url"], name, data)
+        assert status == 200, (name, status, body[:300])
+    piped = flac_without_length(tmp_path / "piped.flac", 3.0)
+    status, body = post_audio(served["url"], "piped.flac", piped.read_bytes())
+    assert status == 200 and "Clips nearest to piped.flac" in body, body[:500]

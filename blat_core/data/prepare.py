@@ -8,7 +8,6 @@ split so that no training stage can use them.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import Counter
@@ -16,18 +15,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import soundfile as sf
 from tqdm import tqdm
 
 from blat_core.atomic import write_csv
+from blat_core.data.audio import load_clip
 from blat_core.data.datasets import RECIPES, YOUTUBE, evaluation_youtube_ids, read_dataset, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
 from blat_core.data.resolve import ListingIndex, check_pattern, has_wildcard
 from blat_core.data.shards import ShardWriter
-from blat_core.data.sources import inside_root, list_audio, regular_file_problem
+from blat_core.data.sources import inside_root, list_audio
 from blat_core.params import ParamsError, bounded
 from blat_core.runtime import die_with_parent
 
@@ -97,60 +95,6 @@ class PrepareError(RuntimeError):
 
 
 # ---------------------------------------------------------------- decoding (runs in worker processes)
-_RESAMPLERS: dict[tuple[int, int], object] = {}
-
-
-def _resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
-    if source_rate == target_rate:
-        return samples
-    import torch
-    import torchaudio
-
-    key = (source_rate, target_rate)
-    if key not in _RESAMPLERS:
-        _RESAMPLERS[key] = torchaudio.transforms.Resample(source_rate, target_rate)
-    with torch.no_grad():
-        return _RESAMPLERS[key](torch.from_numpy(samples)).numpy()
-
-
-def load_clip(
-    path: str, target_rate: int, silence_dbfs: float, min_seconds: float = 0.0, max_seconds: float = math.inf
-) -> tuple[np.ndarray | None, str, str]:
-    """Read, mono-mix, resample and quantise one file; (int16 samples, "", "") or (None, reason, detail).
-
-    Only a regular file is opened (a FIFO would block forever); its length comes from the header, so a
-    file longer than `max_seconds` is skipped before it is decoded (a 2-hour file would otherwise cost
-    gigabytes of float32 per worker)."""
-    problem = regular_file_problem(path)
-    if problem:
-        return None, *problem
-    if os.path.getsize(path) == 0:
-        return None, "empty_audio", "0-byte file"
-    try:
-        info = sf.info(path)
-        seconds = info.frames / info.samplerate if info.samplerate > 0 else 0.0
-        if info.frames > 0 and seconds > max_seconds:
-            return None, "too_long", f"{seconds:.1f} s > prepare.max_seconds={max_seconds}"
-        samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises several types for corrupt files
-        return None, "unreadable_audio", f"{type(error).__name__}: {error}"
-    if samples.shape[0] == 0:
-        return None, "empty_audio", "0 samples"
-    if samples.shape[0] / rate > max_seconds:  # a header that under-reported the length
-        return None, "too_long", f"{samples.shape[0] / rate:.1f} s > prepare.max_seconds={max_seconds}"
-    if samples.shape[0] / rate < min_seconds:
-        return None, "too_short", f"{samples.shape[0] / rate:.4f} s < prepare.min_seconds={min_seconds}"
-    if not np.isfinite(samples).all():
-        return None, "unreadable_audio", "non-finite samples"
-    mono = samples.mean(axis=1)
-    mono = _resample(mono, rate, target_rate)
-    peak = float(np.abs(mono).max())
-    if peak == 0 or 20 * np.log10(peak) < silence_dbfs:
-        return None, "silent_audio", f"peak {20 * np.log10(max(peak, 1e-12)):.1f} dBFS"
-    quantised = np.clip(np.round(mono * 32767.0), -32768, 32767).astype(np.int16)
-    return quantised, "", ""
-
-
 def _load_job(job: tuple):
     return load_clip(*job)
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from blat_core.eval.metric_models import MetricsUnavailable
+from blat_core.remote_code import refuse_custom_code
 
 ERROR_THRESHOLD, PENALTY, MAX_TOKENS = 0.9, 0.9, 64
 
@@ -30,8 +31,8 @@ class ErrorDetector(nn.Module):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
-        config = AutoConfig.from_pretrained(str(encoder_folder), local_files_only=True)
-        self.encoder = AutoModel.from_config(config)
+        config = AutoConfig.from_pretrained(str(encoder_folder), local_files_only=True, trust_remote_code=False)
+        self.encoder = AutoModel.from_config(config, trust_remote_code=False)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.clf = nn.Linear(config.hidden_size, num_classes)
 
@@ -58,13 +59,17 @@ class Fense:
         from transformers import AutoTokenizer
 
         self.device = torch.device(device)
-        self.sbert = SentenceTransformer(str(sbert_dir), device=str(self.device), local_files_only=True)
+        for folder in (sbert_dir, echecker_encoder_dir):
+            refuse_custom_code(folder)
+        self.sbert = SentenceTransformer(str(sbert_dir), device=str(self.device), local_files_only=True,
+                                         trust_remote_code=False)  # fmt: skip
         state = torch.load(echecker, map_location="cpu", weights_only=True)
         self.detector = ErrorDetector(echecker_encoder_dir, int(state["num_classes"]))
         state_dict = {k: v for k, v in state["state_dict"].items() if not k.endswith("position_ids")}
         self.detector.load_state_dict(state_dict, strict=True)
         self.detector.to(self.device).eval()
-        self.tokenizer = AutoTokenizer.from_pretrained(str(echecker_encoder_dir), local_files_only=True)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(echecker_encoder_dir), local_files_only=True,
+                                                       trust_remote_code=False)  # fmt: skip
 
     def similarities(self, candidates: list[str], references: list[list[str]]) -> np.ndarray:
         flat = [r for refs in references for r in refs]

@@ -10,6 +10,7 @@ Model folder (what `pretrain_*` stages write and `load_blat` reads):
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -54,11 +55,24 @@ def save_blat(folder: str | Path, model: BiEncoder, state: dict, config: dict, t
     save_model(folder / "blat", state, kind="biencoder", config=portable, meta=meta)
 
 
+def inner_folder(folder: Path, name: object) -> str:
+    """The sidecar's text folder `name` when it is a relative path inside the model folder: a folder shared
+    through a remote must not load files from elsewhere on the machine (an absolute path, or `../`)."""
+    if not isinstance(name, str) or not name or os.path.isabs(name) or "\0" in name:
+        raise CheckpointError(f"{folder}/blat.json: its text folder {name!r} must be a folder inside the model folder "
+                              f"(e.g. {TEXT_FOLDER!r})")  # fmt: skip
+    normal = os.path.normpath(name)
+    if normal == ".." or normal.startswith(".." + os.sep):
+        raise CheckpointError(f"{folder}/blat.json: its text folder {name!r} climbs out of the model folder; it must "
+                              f"be a folder inside it (e.g. {TEXT_FOLDER!r})")  # fmt: skip
+    return normal
+
+
 def load_blat(folder: str | Path, device: torch.device | str = "cpu") -> tuple[BiEncoder, Tokenizer, dict]:
     """(model in eval mode, tokenizer, meta) from a model folder; every weight must match (strict)."""
     folder = Path(folder)
     state, config, meta = load_model(folder / "blat", kind="biencoder")
-    text_folder = folder / config["text"]["folder"]
+    text_folder = folder / inner_folder(folder, config["text"]["folder"])
     if not (text_folder / "config.json").is_file():
         raise CheckpointError(f"{text_folder} has no config.json: the model folder is incomplete")
     config = {**config, "text": {**config["text"], "folder": str(text_folder), "pretrained": False}}

@@ -56,16 +56,28 @@ def read_sidecar(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str,
     for required in (sidecar_path, weights_path):
         if not required.is_file():
             raise CheckpointError(f"{required} not found (a model is a .safetensors file plus a .json sidecar)")
-    sidecar = json.loads(sidecar_path.read_text())
+    try:
+        sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # ValueError: not JSON, not UTF-8
+        raise CheckpointError(f"{sidecar_path} is not a readable JSON sidecar ({error})") from None
+    if not isinstance(sidecar, dict):
+        raise CheckpointError(f"{sidecar_path} is not a model sidecar (a JSON object with kind, config and meta)")
     if sidecar.get("kind") != kind:
         raise CheckpointError(f"{sidecar_path} holds a {sidecar.get('kind')!r} model, expected {kind!r}")
-    return sidecar["config"], sidecar.get("meta", {})
+    config, meta = sidecar.get("config"), sidecar.get("meta", {})
+    if not isinstance(config, dict) or not isinstance(meta, dict):
+        raise CheckpointError(f"{sidecar_path}: its config and meta must be JSON objects")
+    return config, meta
 
 
 def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
     """(weights, config, meta) of a model saved by `save_model`; checks the kind."""
     config, meta = read_sidecar(path, kind)
-    return load_file(str(Path(path).with_suffix(".safetensors"))), config, meta
+    weights = Path(path).with_suffix(".safetensors")
+    try:
+        return load_file(str(weights)), config, meta
+    except Exception as error:  # SafetensorError, OSError: a truncated or foreign file
+        raise CheckpointError(f"{weights} is not a readable safetensors file ({error})") from None
 
 
 def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
@@ -82,5 +94,10 @@ def load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source:
         if value.shape != expected[key].shape:
             raise CheckpointError(
                 f"{source}: key {key!r} has shape {tuple(value.shape)}, the model expects {tuple(expected[key].shape)}"
+            )
+        if value.dtype != expected[key].dtype:  # load_state_dict would cast an int8 or float64 tensor silently
+            raise CheckpointError(
+                f"{source}: key {key!r} is {str(value.dtype).removeprefix('torch.')}, the model expects "
+                f"{str(expected[key].dtype).removeprefix('torch.')}: convert the file's weights (or export it again)"
             )
     module.load_state_dict(state, strict=True)

@@ -11,6 +11,7 @@ the window is embedded as the mean of fixed windows covering it (never a random 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,26 +33,71 @@ def windows(wave: np.ndarray, size: int) -> list[np.ndarray]:
     return [wave[s : s + size] for s in starts]
 
 
-@torch.no_grad()
+def stream_windows(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    """The windows `windows()` cuts from the concatenation of `pieces`, in order, holding about two windows
+    of samples at a time (a file of any length streams through)."""
+    pending, last = np.zeros(0, dtype=np.int16), None
+    for piece in pieces:
+        pending = np.concatenate([pending, piece]) if len(pending) else piece
+        while len(pending) >= size:
+            last, pending = pending[:size], pending[size:]
+            yield last
+    if last is None:
+        yield pending  # shorter than one window: the whole clip
+    elif len(pending):
+        yield np.concatenate([last[len(pending) :], pending])  # the window aligned to the end
+
+
+class WindowEmbedder:
+    """Embeds (clip, window) pairs in batches of `batch_size` and sums each clip's window embeddings;
+    `drop` forgets a clip (a file that failed half-way), `finish` gives the (clips, E) normalised means."""
+
+    def __init__(self, model, batch_size: int, device):
+        self.model, self.batch_size, self.device = model, batch_size, device
+        self.queue: list[tuple[int, np.ndarray]] = []
+        self.sums: dict[int, torch.Tensor] = {}
+
+    def add(self, clip: int, window: np.ndarray) -> None:
+        self.queue.append((clip, window))
+        if len(self.queue) == self.batch_size:
+            self.flush()
+
+    @torch.no_grad()
+    def flush(self) -> None:
+        if not self.queue:
+            return
+        wave, lengths, _ = batching.pad_collate([(torch.from_numpy(w), k) for k, (_, w) in enumerate(self.queue)])
+        with compute.autocast(self.device):
+            embedding = self.model.encode_audio(batching.to_device_float(wave, self.device), lengths.to(self.device))
+        for (clip, _), row in zip(self.queue, embedding.float().cpu(), strict=True):
+            self.sums[clip] = self.sums[clip] + row if clip in self.sums else row.clone()
+        self.queue = []
+
+    def drop(self, clip: int) -> None:
+        self.queue = [(c, w) for c, w in self.queue if c != clip]
+        self.sums.pop(clip, None)
+
+    def finish(self, clips: int) -> np.ndarray:
+        self.flush()
+        sums = torch.stack([self.sums[c] for c in range(clips)]) if clips else torch.zeros(0, self.model.embed_dim)
+        return torch.nn.functional.normalize(sums, dim=-1).numpy()
+
+
 def embed_waves(
     model, waves: list[np.ndarray], window: int, batch_size: int, device, progress: bool = True
 ) -> np.ndarray:
     """(clips, E) L2-normalised embeddings: the mean of each clip's window embeddings, normalised again."""
+    embedder = WindowEmbedder(model, batch_size, device)
     pieces = [(i, w) for i, wave in enumerate(waves) for w in windows(wave, window)]
-    sums = torch.zeros(len(waves), model.embed_dim)
-    for start in tqdm(range(0, len(pieces), batch_size), desc="embedding", mininterval=2.0,
-                      disable=not progress or len(pieces) <= batch_size):  # fmt: skip
-        batch = pieces[start : start + batch_size]
-        wave, lengths, _ = batching.pad_collate([(torch.from_numpy(w), k) for k, (_, w) in enumerate(batch)])
-        with compute.autocast(device):
-            embedding = model.encode_audio(batching.to_device_float(wave, device), lengths.to(device))
-        sums.index_add_(0, torch.tensor([i for i, _ in batch]), embedding.float().cpu())
-    return torch.nn.functional.normalize(sums, dim=-1).numpy()
+    quiet = not progress or len(pieces) <= batch_size
+    for clip, piece in tqdm(pieces, desc="embedding", mininterval=2.0, disable=quiet):
+        embedder.add(clip, piece)
+    return embedder.finish(len(waves))
 
 
 def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
     """One file as int16 mono at `sample_rate` (any input rate and channel count); a clear error if unreadable."""
-    from blat_core.data.prepare import load_clip
+    from blat_core.data.audio import load_clip
 
     wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
     if wave is None:

@@ -18,17 +18,22 @@ import logging
 import sys
 
 from blat_core.app.cli import caption, classify, doctor, embed, fetch, import_blat, search, serve
-from blat_core.app.cli.common import CHUNK_FILES, UsageError, read_index  # noqa: F401  (the tests' entry points)
+from blat_core.app.cli.common import CHUNK_BYTES, UsageError, positive_int, positive_number, read_index  # noqa: F401  (the tests' entry points)
 from blat_core.models.inference import windows  # noqa: F401
 from blat_core.params import ParamsError
 
 COMMANDS = (embed, search, classify, caption, serve, import_blat, fetch, doctor)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the command, what is wrong, where help is), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="blat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = OneLineParser(prog="blat", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every skipped file and model load")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -38,10 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     def audio_options(sub, batch=16):
-        sub.add_argument("--batch-size", type=int, default=batch, help=f"windows per batch (default {batch})")
+        sub.add_argument("--batch-size", type=positive_int, default=batch, help=f"windows per batch (default {batch})")
         sub.add_argument(
             "--window-seconds",
-            type=float,
+            type=positive_number,
             default=10.0,
             help="clips longer than this are embedded as the mean over fixed windows (default 10)",
         )
@@ -53,7 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error, already printed on one line (2)
+        return stop.code if isinstance(stop.code, int) else 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     try:

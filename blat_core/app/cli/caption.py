@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blat_core.app.cli.common import AudioFolder, UsageError, device_of, write_rows
+from blat_core.app.cli.common import AudioFolder, UsageError, device_of, positive_int, probability, write_rows
 
 
 def add_parser(add, audio_options) -> None:
@@ -17,11 +17,11 @@ def add_parser(add, audio_options) -> None:
     sub.add_argument("--tagger", required=True, help="the tagger folder whose frame features the captioner was "
                      "trained on (data/models/tagger); it also predicts the tags when --tags is not given")  # fmt: skip
     sub.add_argument("--tags", help="AudioSet tags for every file, names or mids separated by ';' (default: predicted)")
-    sub.add_argument("--threshold", type=float, default=0.3, help="tag probability threshold (default 0.3; at least "
-                     "the top tag is always used)")  # fmt: skip
-    sub.add_argument("--beam", type=int, default=3)
-    sub.add_argument("--max-tokens", type=int, default=20)
-    sub.add_argument("--batch-size", type=int, default=16)
+    sub.add_argument("--threshold", type=probability, default=0.3,
+                     help="tag probability threshold (default 0.3; at least the top tag is always used)")  # fmt: skip
+    sub.add_argument("--beam", type=positive_int, default=3)
+    sub.add_argument("--max-tokens", type=positive_int, default=20)
+    sub.add_argument("--batch-size", type=positive_int, default=16)
     sub.add_argument("--out", help="CSV to write (default: standard output)")
     sub.add_argument("--device", help="cpu, cuda, … (default: CUDA when present)")
 

@@ -13,6 +13,7 @@ from blat_core.app.cli.common import (
     embed_texts,
     load_blat_folder,
     read_index,
+    read_text_lines,
     write_rows,
 )
 
@@ -28,10 +29,7 @@ def add_parser(add, audio_options) -> None:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"labels file {path} not found (one class name per line)")
-    labels = [line.strip() for line in path.read_text().splitlines()]
+    labels = [line.strip() for line in read_text_lines(path, "labels file")]
     labels = [line for line in labels if line and not line.startswith("#")]
     if len(labels) < 2:
         raise UsageError(f"{path} holds {len(labels)} label(s): zero-shot classification needs at least 2")

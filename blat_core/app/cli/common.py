@@ -3,8 +3,10 @@ text embedding, the index files `blat embed` writes, and CSV output."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import math
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -16,7 +18,6 @@ import torch
 from tqdm import tqdm
 
 from blat_core.atomic import atomic_path, csv_text
-from blat_core.models.inference import embed_waves, windows
 
 log = logging.getLogger("blat")
 
@@ -25,13 +26,14 @@ class UsageError(Exception):
     """A bad path, file or option: printed as one line, exit status 2."""
 
 
-CHUNK_FILES = 256  # files decoded and held in memory at a time: a folder of any size streams through
+CHUNK_BYTES = 256 * 2**20  # decoded int16 samples `chunks` holds at a time: a folder of any size streams through
 
 
 @dataclass
 class AudioFolder:
-    """The audio files of a folder (recursive, sorted), read a chunk at a time, resampled to one rate;
-    unreadable files are skipped and counted by reason."""
+    """The audio files of a folder (recursive, sorted), resampled to one rate; unreadable files are skipped
+    and counted by reason. `chunks` hands over whole decoded files (at most about CHUNK_BYTES at a time);
+    `embed_folder` streams each file window by window instead, so even a file of hours fits in memory."""
 
     root: Path
     files: list[Path]
@@ -50,27 +52,38 @@ class AudioFolder:
                              + (f"; skipped {dict(skipped)}" if skipped else ""))  # fmt: skip
         return cls(root, [root / f for f in files], skipped)
 
-    def chunks(self, sample_rate: int, desc: str = "audio files"):
-        """Yield ([relative paths], [int16 waves]) for each chunk's readable files, with a progress bar;
-        fails after the last chunk when no file at all could be read."""
-        from blat_core.data.prepare import load_clip
+    def skip(self, path: Path, reason: str, detail: str) -> None:
+        self.skipped[reason] += 1
+        log.warning("skipped %s: %s (%s)", path, reason, detail)
 
-        read, size = 0, CHUNK_FILES
-        with tqdm(total=len(self.files), desc=desc, mininterval=2.0, disable=len(self.files) < 50) as bar:
-            for start in range(0, len(self.files), size):
-                names, waves = [], []
-                for path in self.files[start : start + size]:
-                    wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
-                    if wave is None:
-                        self.skipped[reason] += 1
-                        log.warning("skipped %s: %s (%s)", path, reason, detail)
-                    else:
-                        names.append(str(path.relative_to(self.root)))
-                        waves.append(wave)
+    def progress(self, desc: str):
+        """The files, with a progress bar."""
+        return tqdm(self.files, desc=desc, mininterval=2.0, disable=len(self.files) < 50)
+
+    def chunks(self, sample_rate: int, desc: str = "audio files"):
+        """Yield ([relative paths], [int16 waves]) of readable files, about CHUNK_BYTES of samples at a time;
+        fails after the last chunk when no file at all could be read."""
+        from blat_core.data.audio import load_clip
+
+        read, names, waves, held = 0, [], [], 0
+        for path in self.progress(desc):
+            wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
+            if wave is None:
+                self.skip(path, reason, detail)
+                continue
+            names.append(str(path.relative_to(self.root)))
+            waves.append(wave)
+            held += wave.nbytes
+            if held >= CHUNK_BYTES:
                 read += len(names)
-                if names:
-                    yield names, waves
-                bar.update(min(size, len(self.files) - start))
+                yield names, waves
+                names, waves, held = [], [], 0
+        read += len(names)
+        if names:
+            yield names, waves
+        self.require_some(read)
+
+    def require_some(self, read: int) -> None:
         if read == 0:
             raise UsageError(f"none of the {len(self.files)} audio files under {self.root} could be read: "
                              f"{dict(self.skipped)}")  # fmt: skip
@@ -81,25 +94,107 @@ class AudioFolder:
 
 
 def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: int, device):
-    """(paths, seconds, windows per file, (files, E) embeddings) of a folder, a chunk of files at a time."""
+    """(paths, seconds, windows per file, (files, E) embeddings) of a folder. Each file is decoded and
+    embedded window by window (`stream_clip`, `stream_windows`): memory stays at a few windows per batch
+    whatever the files' lengths; a file that fails half-way is skipped and its windows forgotten."""
+    from blat_core.data.audio import AudioError, stream_clip
+    from blat_core.models.inference import WindowEmbedder, stream_windows
+
     rate = model.audio_encoder.sample_rate
     window = int(window_seconds * rate)
-    paths, seconds, counts, parts = [], [], [], []
-    for names, waves in folder.chunks(rate, desc="embedding"):
-        parts.append(embed_waves(model, waves, window, batch_size, device, progress=False))
-        paths += names
-        seconds += [len(w) / rate for w in waves]
-        counts += [len(windows(w, window)) for w in waves]
-    return paths, seconds, counts, np.concatenate(parts)
+    embedder = WindowEmbedder(model, batch_size, device)
+    paths, seconds, counts = [], [], []
+    for path in folder.progress("embedding"):
+        clip, samples, count = len(paths), [0], 0
+        try:
+            for piece in stream_windows(_counting(stream_clip(str(path), rate), samples), window):
+                embedder.add(clip, piece)
+                count += 1
+        except AudioError as error:
+            embedder.drop(clip)
+            folder.skip(path, error.reason, error.detail)
+            continue
+        paths.append(str(path.relative_to(folder.root)))
+        seconds.append(samples[0] / rate)
+        counts.append(count)
+    folder.require_some(len(paths))
+    return paths, seconds, counts, embedder.finish(len(paths))
+
+
+def _counting(pieces, total: list[int]):
+    """The pieces, unchanged, adding their lengths to total[0]."""
+    for piece in pieces:
+        total[0] += len(piece)
+        yield piece
 
 
 def device_of(name: str | None) -> torch.device:
+    """The device `--device` names (default: CUDA when present); an unknown or absent one is a UsageError."""
     from blat_core.compute import pick_device
 
-    return torch.device(name) if name else pick_device()
+    if not name:
+        return pick_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r} is not a device: use cpu, cuda, cuda:1, …") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s); use cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {name}: only cpu and cuda (and mps on macOS) are supported")
+    return device
+
+
+def positive_number(text: str) -> float:
+    """An option value that must be a finite number above 0 (a window length, a threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An option value that must be a whole number of at least 1 (a batch size, k)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An option value between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def read_text_lines(path: str | Path, what: str) -> list[str]:
+    """The lines of a UTF-8 text file (a byte-order mark is dropped); a missing or non-UTF-8 file is a
+    UsageError naming it and where the bad byte is."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{what} {path} not found")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise UsageError(f"{what} {path} is not UTF-8 text (byte {error.start}, line {line}): save it as UTF-8"
+                         ) from None  # fmt: skip
 
 
 def load_blat_folder(folder: str | Path, device):
+    """(model, tokenizer) of a BLAT model folder; anything wrong with it is one UsageError naming the folder."""
     from blat_core.models.blat_model import load_blat
     from blat_core.models.checkpoints import CheckpointError
 
@@ -110,6 +205,11 @@ def load_blat_folder(folder: str | Path, device):
         model, tokenizer, _ = load_blat(folder, device)
     except CheckpointError as error:
         raise UsageError(str(error)) from error
+    except (KeyError, TypeError, ValueError, OSError, AttributeError) as error:  # a sidecar or text folder
+        # that parses but describes no model we can build (wrong types, unknown names, broken tokenizer files)
+        said = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise UsageError(f"{folder} is not a usable BLAT model folder ({type(error).__name__}: {said}); export it "
+                         "again from its pipeline run") from None  # fmt: skip
     return model, tokenizer
 
 
@@ -120,6 +220,10 @@ def embed_texts(model, tokenizer, texts: list[str], device) -> np.ndarray:
 
 
 def read_index(path: str | Path) -> tuple[list[str], np.ndarray, dict]:
+    """(paths, (rows, E) float32 embeddings, metadata) of an index written by `blat embed`; a file that is
+    not one (not Parquet, missing or mistyped columns or metadata, non-finite embeddings) is a UsageError."""
+    import pyarrow as pa
+
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"index {path} not found: make one with `blat embed AUDIO_DIR --model M --out {path}`")
@@ -127,11 +231,39 @@ def read_index(path: str | Path) -> tuple[list[str], np.ndarray, dict]:
         table = pq.read_table(path)
     except Exception as error:  # pyarrow raises several types for a file that is not Parquet
         raise UsageError(f"{path} is not a Parquet index written by `blat embed` ({error})") from error
-    meta = json.loads((table.schema.metadata or {}).get(b"blat", b"null"))
-    if meta is None or "embedding" not in table.column_names:
-        raise UsageError(f"{path} is not an index written by `blat embed` (no embedding column / blat metadata)")
-    embeddings = np.asarray(table.column("embedding").combine_chunks().flatten()).reshape(table.num_rows, -1)
-    return table.column("path").to_pylist(), embeddings, meta
+
+    def bad(why: str) -> UsageError:
+        return UsageError(f"{path} is not an index written by `blat embed` ({why}): make it again with `blat embed`")
+
+    try:
+        meta = json.loads((table.schema.metadata or {}).get(b"blat", b"null"))
+    except ValueError:
+        raise bad("its blat metadata is not JSON") from None
+    if not isinstance(meta, dict):
+        raise bad("no blat metadata" if meta is None else "its blat metadata is not a JSON object")
+    for key, kinds in (("model", str), ("model_digest", str), ("audio_root", str), ("window_seconds", (int, float))):
+        if key in meta and not isinstance(meta[key], kinds):
+            raise bad(f"metadata {key!r} is {type(meta[key]).__name__}")
+    if "model" not in meta:
+        raise bad("its metadata names no model")
+    if "window_seconds" in meta and not (math.isfinite(meta["window_seconds"]) and meta["window_seconds"] > 0):
+        raise bad(f"metadata window_seconds is {meta['window_seconds']}")
+    if "embedding" not in table.column_names or "path" not in table.column_names:
+        raise bad(f"columns {table.column_names}, expected path and embedding")
+    kind, paths = table.schema.field("embedding").type, table.column("path")
+    if not pa.types.is_fixed_size_list(kind) or not pa.types.is_floating(kind.value_type) or kind.list_size < 1:
+        raise bad(f"the embedding column is {kind}, expected fixed_size_list<float>")
+    if not pa.types.is_string(paths.type) or paths.null_count:
+        raise bad(f"the path column is {paths.type} with {paths.null_count} empty rows, expected strings")
+    if table.num_rows == 0:
+        raise bad("it has no rows")
+    column = table.column("embedding").combine_chunks()
+    if column.null_count or column.flatten().null_count:
+        raise bad("some embeddings are empty")
+    embeddings = np.asarray(column.flatten(), dtype=np.float32).reshape(table.num_rows, -1)
+    if not np.isfinite(embeddings).all():
+        raise bad(f"row {int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])} has non-finite values")
+    return paths.to_pylist(), embeddings, meta
 
 
 def check_index_model(index: str | Path, meta: dict, embeddings: np.ndarray, model_folder: str | Path,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blat_core.app.cli.common import UsageError
+from blat_core.app.cli.common import UsageError, positive_int
 
 
 def add_parser(add, audio_options) -> None:
@@ -12,7 +12,7 @@ def add_parser(add, audio_options) -> None:
     sub.add_argument("--text-folder", required=True, help="local BERT-medium folder (config.json + tokenizer files)")
     sub.add_argument("--out", required=True, help="model folder to write (e.g. data/models/blat_official)")
     sub.add_argument("--sample-rate", type=int, help="only for a file without front-end buffers (they imply it)")
-    sub.add_argument("--max-tokens", type=int, default=30)
+    sub.add_argument("--max-tokens", type=positive_int, default=30)
     sub.add_argument("--logit-scale-max", type=float, default=None, help="cap for the logit scale (default: none, "
                      "as the reference)")  # fmt: skip
 

