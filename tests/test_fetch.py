@@ -8,10 +8,13 @@ import dataclasses
 import hashlib
 import http.server
 import io
+import os
 import shutil
+import stat
 import subprocess
 import tarfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -32,6 +35,7 @@ class Server:
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.cut: dict[str, int] = {}
+        self.endless: dict[str, int] = {}  # name -> bytes sent with no Content-Length (an "endless" body)
         self.requests: list[tuple[str, str | None]] = []
         server = self
 
@@ -42,6 +46,16 @@ class Server:
             def do_GET(self):
                 name = self.path.lstrip("/").split("?")[0]
                 server.requests.append((name, self.headers.get("Range")))
+                if name in server.endless:
+                    self.send_response(200)
+                    self.end_headers()
+                    try:
+                        for _ in range(server.endless[name] // 65536):
+                            self.wfile.write(b"\0" * 65536)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
                 if name not in server.files:
                     self.send_error(404)
                     return
@@ -85,6 +99,15 @@ def server():
 @pytest.fixture(autouse=True)
 def no_retry_wait(monkeypatch):
     monkeypatch.setenv("BLAT_FETCH_NO_WAIT", "1")
+
+
+@pytest.fixture
+def few_rows(monkeypatch):
+    """The YouTube sets' CSV checks with a minimum of 1 row (the tests serve a few rows, not the published 20K+)."""
+    for name in ("audioset", "audiocaps", "vggsound"):
+        source = SOURCES[name]
+        remotes = tuple(dataclasses.replace(r, min_rows=min(r.min_rows, 1)) for r in source.remotes)
+        monkeypatch.setitem(SOURCES, name, dataclasses.replace(source, remotes=remotes))
 
 
 def wav(seconds: float = 0.2, seed: int = 0) -> bytes:
@@ -277,7 +300,7 @@ def test_the_command_checks_the_published_checksums_and_counts(server, tmp_path,
     assert "holds 3 audio files, the published dataset 2000" in capsys.readouterr().err
 
 
-def test_youtube_sets_get_their_metadata_and_the_list_of_clips(server, tmp_path, capsys):
+def test_youtube_sets_get_their_metadata_and_the_list_of_clips(server, tmp_path, capsys, few_rows):
     header = "audiocap_id,youtube_id,start_time,caption\n"
     server.files.update({
         "train.csv": (header + "1,-abc,30,a dog barks\n2,def,0,rain falls\n").encode(),
@@ -308,7 +331,7 @@ def test_fetch_prints_the_paper_profiles_entry_for_the_layout_it_writes():
         assert {"meta": ".", "audio": ".", **printed} == expected, name
 
 
-def test_audioset_gets_its_segment_lists_and_the_clips_to_fetch(server, tmp_path):
+def test_audioset_gets_its_segment_lists_and_the_clips_to_fetch(server, tmp_path, few_rows):
     """The four AudioSet CSVs (comment header lines, quoted mid lists, a malformed and a repeated row) are
     read as `prepare` reads them: every listed clip once, in the PANNs layout's file names."""
     header = "# Segments csv\n# num_ytids=3\n# YTID, start_seconds, end_seconds, positive_labels\n"
@@ -326,3 +349,167 @@ def test_audioset_gets_its_segment_lists_and_the_clips_to_fetch(server, tmp_path
                      "-abc,30.0,40.0,balanced_train,audios/balanced_train_segments/Y-abc.wav",
                      "ghi,5.0,15.0,unbalanced_train,audios/unbalanced_train_segments/Yghi.wav",
                      "def,0.0,10.0,eval,audios/eval_segments/Ydef.wav"]  # fmt: skip
+
+
+# ---------------------------------------------------------------- hostile archives and servers
+def tar_gz(members: dict[str, bytes], links: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in (links or {}).items():
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = tarfile.SYMTYPE, target
+            tar.addfile(info)
+    return buffer.getvalue()
+
+
+def test_link_members_are_refused_whatever_the_interpreter_allows(server, tmp_path):
+    """A tar member that is a link, even one pointing inside the archive (which the `data` filter allows), is
+    refused before anything lands in the root: safety does not depend on Python's patch release."""
+    members = {"UrbanSound8K/metadata/UrbanSound8K.csv": b"slice_file_name\n", "UrbanSound8K/audio/fold1/a.wav": wav()}
+    archive = tar_gz(members, {"UrbanSound8K/audio/fold2": "fold1"})
+    source = served(server, "us8k", {"UrbanSound8K.tar.gz": archive})
+    with pytest.raises(FetchError, match="'UrbanSound8K/audio/fold2' is a link"):
+        fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".downloads"]
+
+
+def test_seven_zip_members_lose_setuid_and_world_writable_bits(server, tmp_path):
+    """py7zr restores stored modes: a member stored 6777 lands without setuid/setgid and not world-writable."""
+    stored = tmp_path / "stored.wav"
+    stored.write_bytes(wav())
+    os.chmod(stored, 0o6777)
+    files = clotho_files(tmp_path)
+    with py7zr.SevenZipFile(tmp_path / "clotho_audio_evaluation.7z", "w") as seven:
+        seven.write(stored, "evaluation/setuid.wav")
+        seven.writestr(wav(seed=2), "evaluation/Kitchen & cups.wav")
+    files["clotho_audio_evaluation.7z"] = (tmp_path / "clotho_audio_evaluation.7z").read_bytes()
+    fetch("clotho", tmp_path / "root", mirror=server.url, source=served(server, "clotho", files), progress=False)
+    mode = stat.S_IMODE(os.stat(tmp_path / "root/evaluation/setuid.wav").st_mode)
+    assert mode & (stat.S_ISUID | stat.S_ISGID | stat.S_IWOTH | stat.S_IWGRP) == 0, oct(mode)
+
+
+def test_extraction_never_removes_what_it_does_not_own(server, tmp_path):
+    """An archive with a top-level `.downloads` is refused (it removed every other download); fetching us8k
+    into esc50's root is refused before anything moves (it emptied esc50's audio/); a re-run after an
+    interrupted move replaces only this archive's own entries."""
+    top = f"ESC-50-{fetching.ESC50_COMMIT}"
+    members = {f"{top}/meta/esc50.csv": b"filename\n", f"{top}/audio/1-1-A-0.wav": wav(), f"{top}/.downloads/x": b""}
+    source = served(server, "esc50", {"ESC-50-master.zip": zip_bytes(members)})
+    root = tmp_path / "one"
+    (root / ".downloads").mkdir(parents=True)
+    (root / ".downloads" / "other-dataset.zip").write_bytes(b"keep me")
+    with pytest.raises(FetchError, match="top-level '.downloads'"):
+        fetch("esc50", root, mirror=server.url, source=source, progress=False)
+    assert (root / ".downloads" / "other-dataset.zip").read_bytes() == b"keep me"
+    assert not (root / "audio").exists()
+
+    shared = tmp_path / "shared"
+    fetch("esc50", shared, mirror=server.url, source=served(server, "esc50", esc50_files()), progress=False)
+    esc_audio = sorted(p.name for p in (shared / "audio").iterdir())
+    with pytest.raises(FetchError, match="already exists and was not extracted from this archive"):
+        fetch("us8k", shared, mirror=server.url, source=served(server, "us8k", us8k_files()), progress=False)
+    assert sorted(p.name for p in (shared / "audio").iterdir()) == esc_audio
+    assert not (shared / "metadata").exists()  # nothing of us8k moved in
+
+    again = tmp_path / "again"  # an extraction killed half-way through its moves, then run again
+    fetch("esc50", again, mirror=server.url, source=served(server, "esc50", esc50_files()), progress=False)
+    (again / ".downloads" / "ESC-50-master.zip.extracted").unlink()
+    shutil.rmtree(again / "meta")
+    fetch("esc50", again, mirror=server.url, source=served(server, "esc50", esc50_files()), progress=False)
+    assert (again / "meta/esc50.csv").is_file() and sorted(p.name for p in (again / "audio").iterdir()) == esc_audio
+
+
+def test_downloads_stop_at_their_bound(server, tmp_path):
+    """An endless body stops at the file's catalogued bound (nothing kept); a server announcing more than the
+    bound is refused before any byte is written."""
+    source = served(server, "us8k", us8k_files())
+    bounded = dataclasses.replace(source, remotes=(dataclasses.replace(source.remotes[0], max_bytes=2_000_000),))
+    server.endless["UrbanSound8K.tar.gz"] = 200_000_000
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="sent more than 2,000,000 bytes"):
+        fetch("us8k", tmp_path, mirror=server.url, source=bounded, progress=False)
+    assert time.monotonic() - started < 20 and not list((tmp_path / ".downloads").iterdir())
+    del server.endless["UrbanSound8K.tar.gz"]
+    server.files["UrbanSound8K.tar.gz"] = b"\0" * 3_000_000
+    with pytest.raises(FetchError, match="announces 3,000,000 bytes"):
+        fetch("us8k", tmp_path, mirror=server.url, source=bounded, progress=False)
+
+
+def test_an_archive_bomb_is_refused_before_anything_is_written(server, tmp_path):
+    """A small zip declaring far more than it stores (30 MB of zeros in ~30 kB) is refused from its listing."""
+    top = f"ESC-50-{fetching.ESC50_COMMIT}"
+    bomb = zip_bytes({f"{top}/meta/esc50.csv": b"filename\n", f"{top}/audio/zeros.wav": b"\0" * 30_000_000})
+    assert len(bomb) < 100_000
+    with pytest.raises(FetchError, match="compression.*archive bomb"):
+        fetch("esc50", tmp_path, mirror=server.url, source=served(server, "esc50", {"ESC-50-master.zip": bomb}),
+              progress=False)  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".downloads"]
+    assert sum(p.stat().st_size for p in (tmp_path / ".downloads").rglob("*") if p.is_file()) == len(bomb)
+    source = served(server, "esc50", esc50_files())
+    small = dataclasses.replace(source, extract=(dataclasses.replace(source.extract[0], max_unpacked=1000),))
+    with pytest.raises(FetchError, match="more than the 1,000 the published archive holds"):
+        fetch("esc50", tmp_path / "b", mirror=server.url, source=small, progress=False)
+
+
+def test_an_html_page_is_not_accepted_as_metadata(server, tmp_path, capsys, few_rows):
+    """A captive portal's page served for the AudioSet CSVs fails loudly (exit 2), is deleted, and one kept by an
+    older version is downloaded again; an empty clip list is an error too."""
+    page = b"<!DOCTYPE html><html><head><title>Sign in to the Wi-Fi</title></head><body>...</body></html>\n"
+    for name in ("class_labels_indices.csv", "balanced_train_segments.csv", "eval_segments.csv",
+                 "unbalanced_train_segments.csv"):  # fmt: skip
+        server.files[name] = page
+    code = blat(["fetch", "audioset", "--root", str(tmp_path), "--mirror", server.url, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "an HTML page, not the published file" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "metadata/class_labels_indices.csv").exists()
+    header = "# Segments csv\n# num_ytids=1\n# YTID, start_seconds, end_seconds, positive_labels\n"
+    (tmp_path / "metadata").mkdir(exist_ok=True)
+    (tmp_path / "metadata/class_labels_indices.csv").write_bytes(page)  # kept by an earlier version
+    server.files["class_labels_indices.csv"] = b'index,mid,display_name\n0,/m/09x0r,"Speech"\n'
+    for name in ("balanced_train_segments.csv", "eval_segments.csv", "unbalanced_train_segments.csv"):
+        server.files[name] = header.encode()  # the right header, no rows
+    code = blat(["fetch", "audioset", "--root", str(tmp_path), "--mirror", server.url, "--no-progress"])
+    assert code == 2 and "its metadata lists no clips to download" in capsys.readouterr().err
+    assert (tmp_path / "metadata/class_labels_indices.csv").read_bytes().startswith(b"index,mid")
+
+
+def test_a_full_disk_while_extracting_says_the_archive_is_intact(server, tmp_path, monkeypatch):
+    """ENOSPC in the middle of unpacking: the message says the disk filled up and the archive is kept, not
+    "delete the archive"; a re-run after freeing space extracts it without downloading it again."""
+    import errno
+
+    from blat_core.app.fetch import transfer
+
+    source = served(server, "us8k", us8k_files())
+    real = tarfile.TarFile.extractall
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", full)
+    with pytest.raises(FetchError, match="the disk filled up while extracting .*intact") as caught:
+        fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert "download it anew" not in str(caught.value)
+    assert (tmp_path / ".downloads/UrbanSound8K.tar.gz").is_file()
+    monkeypatch.setattr(tarfile.TarFile, "extractall", real)
+    before = len(server.requests)
+    fetch("us8k", tmp_path, mirror=server.url, source=source, progress=False)
+    assert len(server.requests) == before and (tmp_path / "metadata/UrbanSound8K.csv").is_file()
+    assert transfer.MAX_RATIO == 20
+
+
+def test_a_root_that_is_a_file_or_read_only_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    assert blat(["fetch", "esc50", "--root", str(tmp_path / "file")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert blat(["fetch", "esc50", "--root", str(tmp_path / "file" / "below")]) == 2
+    assert "cannot be created" in capsys.readouterr().err
+    # The tests run as root, which permissions do not stop: the check itself is what is tested.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    assert blat(["fetch", "esc50", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is not writable" in err and len(err.strip().splitlines()) == 1

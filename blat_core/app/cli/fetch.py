@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from blat_core.app.cli.common import UsageError
@@ -27,6 +28,14 @@ def run(args) -> int:
     from blat_core.app.fetch import SOURCES, FetchError, fetch
 
     root = Path(args.root).expanduser()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"--root {root} is a file, not a folder: give the folder the dataset should go in")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--root {root} cannot be created ({error.strerror}): choose a folder you can write") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"--root {root} is not writable: choose a folder you can write, or fix its permissions")
     try:
         report = fetch(args.dataset, root, mirror=args.mirror, progress=not args.no_progress)
     except FetchError as error:

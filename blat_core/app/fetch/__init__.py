@@ -30,7 +30,7 @@ from blat_core.app.fetch.catalogue import (  # noqa: F401  (the catalogue's name
     Remote,
     Source,
 )
-from blat_core.app.fetch.transfer import Transfer, download, extract
+from blat_core.app.fetch.transfer import Transfer, check_content, download, extract
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,11 @@ def fetch(dataset: str, root: Path, *, mirror: str | None = None, source: Source
     archives = {part for step in source.extract for part in step.parts}
     for remote in source.remotes:
         dest = (downloads if remote.name in archives else root) / remote.name
+        if dest.is_file() and remote.md5 is None:  # kept by an earlier run or version: check it again
+            try:
+                check_content(remote, dest)
+            except FetchError as error:
+                log.warning("downloading %s again: %s", remote.name, error)
         if dest.is_file() or remote.name in extracted:  # an archive may be deleted once extracted
             report.skipped.append(remote.name)
             continue
@@ -84,6 +89,9 @@ def fetch(dataset: str, root: Path, *, mirror: str | None = None, source: Source
                              "delete .downloads/*.extracted and run again, or check the archives")  # fmt: skip
     if source.id_list is not None:
         rows = source.id_list(root)
+        if not rows:
+            raise FetchError(f"{dataset}: its metadata lists no clips to download (the CSVs under {root} hold no "
+                             "usable rows): delete them and run again")  # fmt: skip
         report.id_list = root / "download_list.csv"
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, ["youtube_id", "start_seconds", "end_seconds", "split", "file"],

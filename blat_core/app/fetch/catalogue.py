@@ -1,7 +1,18 @@
 """What `blat fetch` knows: each public dataset's files, published checksums and extraction steps.
 
 Published checksums are Zenodo's md5 per file (as aac-datasets and soundata record them). ESC-50 publishes
-no archive checksum (GitHub builds the archive on request): it is checked by its content, 2,000 clips.
+no archive checksum (GitHub builds the archive on request): it is checked by its content, 2,000 clips. The
+YouTube sets' CSVs have no checksum either: each is checked by its first line and a minimum row count.
+
+Size bounds (`max_bytes` per download, `max_unpacked` per archive) stop an endless or oversized body and an
+archive bomb. They are deliberately loose upper bounds, not the published sizes (which we have not recorded
+to the byte), each well above what is known of the data: ESC-50 is 2,000 clips of 5 s at 44.1 kHz 16-bit
+(882 MB of samples); Clotho v2.1's five archives are about 8.9 GB in all and its development audio about
+7.1 GB unpacked, validation and evaluation about 2 GB each (aac-datasets' documentation); FSD50K is 80.4 h
+(development) + 27.9 h (evaluation) of 44.1 kHz 16-bit mono, about 25.5 GB + 8.9 GB (the FSD50K paper);
+UrbanSound8K is 8,732 clips of at most 4 s. Row minimums are below the published counts (AudioSet: 527
+classes, 22,160 balanced and 20,371 evaluation segments, about 2.04 M unbalanced; AudioCaps: about 49.8 K
+training, 2.5 K validation and 4.9 K test rows; VGGSound: about 199 K rows).
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ZENODO = "https://zenodo.org/records"
+MB, GB = 10**6, 10**9
 
 
 class FetchError(RuntimeError):
@@ -19,11 +31,16 @@ class FetchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Remote:
-    """One published file. `md5` is the published checksum; None where the publisher gives none."""
+    """One published file. `md5` is the published checksum; None where the publisher gives none, and then
+    `header` (what its first line starts with) and `min_rows` (lines after it) check its content instead.
+    `max_bytes`: the most a download may write (a bound above the real size, see the module docstring)."""
 
     name: str
     url: str
     md5: str | None
+    max_bytes: int = 1 * GB
+    header: str | None = None
+    min_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,8 @@ class Extract:
     parts: tuple[str, ...]
     into: str = "."
     strip: bool = False
+    max_unpacked: int = 16 * GB  # the most its members may declare in all (a bound, see the module docstring)
+    max_ratio: int = 20  # declared unpacked bytes per archive byte: audio barely compresses, bombs do
 
 
 @dataclass(frozen=True)
@@ -48,8 +67,9 @@ class Source:
     id_list: Callable[[Path], list[dict]] | None = None  # YouTube sets: rows of download_list.csv
 
 
-def _zenodo(record: int, *names_md5: tuple[str, str]) -> tuple[Remote, ...]:
-    return tuple(Remote(name, f"{ZENODO}/{record}/files/{name}?download=1", md5) for name, md5 in names_md5)
+def _zenodo(record: int, *files: tuple[str, str, int]) -> tuple[Remote, ...]:
+    """(name, md5, max_bytes) of a Zenodo record's files."""
+    return tuple(Remote(name, f"{ZENODO}/{record}/files/{name}?download=1", md5, bound) for name, md5, bound in files)
 
 
 ESC50_COMMIT = "33c8ce9eb2cf0b1c2f8bcf322eb349b6be34dbb6"
@@ -67,7 +87,10 @@ CLOTHO = {  # split: (audio archive md5, captions md5, metadata md5) of Clotho v
     "evaluation": ("4569624ccadf96223f19cb59fe4f849f", "1b16b9e57cf7bdb7f13a13802aeb57e2",
                    "13946f054d4e1bf48079813aac61bf77"),
 }  # fmt: skip
+CLOTHO_BOUND = {"development": 9 * GB, "validation": 3 * GB, "evaluation": 3 * GB}  # archive and unpacked audio
+FSD50K_BOUND = {"FSD50K.dev_audio": 30 * GB, "FSD50K.eval_audio": 11 * GB}  # unpacked audio; each part smaller
 AUDIOSET_CSV = "http://storage.googleapis.com/us_audioset/youtube_corpus/v1/csv"
+AUDIOCAPS_HEADER = "audiocap_id,youtube_id,start_time,caption"
 AUDIOCAPS_CSV = "https://raw.githubusercontent.com/cdjkim/audiocaps/master/dataset"
 
 
@@ -111,16 +134,17 @@ def _vggsound_ids(root: Path) -> list[dict]:
 SOURCES: dict[str, Source] = {
     "esc50": Source(
         "esc50",
-        (Remote("ESC-50-master.zip", f"https://github.com/karolpiczak/ESC-50/archive/{ESC50_COMMIT}.zip", None),),
-        (Extract(("ESC-50-master.zip",), strip=True),),
+        (Remote("ESC-50-master.zip", f"https://github.com/karolpiczak/ESC-50/archive/{ESC50_COMMIT}.zip", None,
+                1200 * MB),),  # fmt: skip
+        (Extract(("ESC-50-master.zip",), strip=True, max_unpacked=1200 * MB),),
         expect=("meta/esc50.csv", "audio"),
         counts=(("audio", 2000),),
         params='{root: DIR, meta: meta, audio: audio, audio_pattern: "{filename}"}',
     ),
     "us8k": Source(
         "us8k",
-        _zenodo(1203745, ("UrbanSound8K.tar.gz", "9aa69802bbf37fb986f71ec1483a196e")),
-        (Extract(("UrbanSound8K.tar.gz",), strip=True),),
+        _zenodo(1203745, ("UrbanSound8K.tar.gz", "9aa69802bbf37fb986f71ec1483a196e", 10 * GB)),
+        (Extract(("UrbanSound8K.tar.gz",), strip=True, max_unpacked=12 * GB),),
         expect=("metadata/UrbanSound8K.csv", "audio/fold10"),
         counts=(("audio", 8732),),
         params='{root: DIR, meta: metadata, audio: audio, audio_pattern: "fold{fold}/{slice_file_name}"}',
@@ -132,12 +156,12 @@ SOURCES: dict[str, Source] = {
             for split, (audio, captions, metadata) in CLOTHO.items()
             for remote in _zenodo(
                 4783391,
-                (f"clotho_audio_{split}.7z", audio),
-                (f"clotho_captions_{split}.csv", captions),
-                (f"clotho_metadata_{split}.csv", metadata),
+                (f"clotho_audio_{split}.7z", audio, CLOTHO_BOUND[split]),
+                (f"clotho_captions_{split}.csv", captions, 20 * MB),
+                (f"clotho_metadata_{split}.csv", metadata, 20 * MB),
             )  # fmt: skip
         ),
-        tuple(Extract((f"clotho_audio_{split}.7z",)) for split in CLOTHO),
+        tuple(Extract((f"clotho_audio_{split}.7z",), max_unpacked=CLOTHO_BOUND[split]) for split in CLOTHO),
         expect=tuple(f"clotho_captions_{split}.csv" for split in CLOTHO) + tuple(CLOTHO),
         counts=(("development", 3839), ("validation", 1045), ("evaluation", 1045)),
         params='{root: DIR, audio_pattern: "{split}/{file_name}"}',
@@ -147,15 +171,17 @@ SOURCES: dict[str, Source] = {
         tuple(
             remote
             for stem, parts in FSD50K_PARTS.items()
-            for remote in _zenodo(4060432, *((f"{stem}.{ext}", md5) for ext, md5 in parts))
+            for remote in _zenodo(4060432, *((f"{stem}.{ext}", md5, FSD50K_BOUND[stem]) for ext, md5 in parts))
         )
         + _zenodo(
             4060432,
-            ("FSD50K.ground_truth.zip", "ca27382c195e37d2269c4c866dd73485"),
-            ("FSD50K.metadata.zip", "b9ea0c829a411c1d42adb9da539ed237"),
+            ("FSD50K.ground_truth.zip", "ca27382c195e37d2269c4c866dd73485", 100 * MB),
+            ("FSD50K.metadata.zip", "b9ea0c829a411c1d42adb9da539ed237", 200 * MB),
         ),  # fmt: skip
-        tuple(Extract(tuple(f"{stem}.{ext}" for ext, _ in parts)) for stem, parts in FSD50K_PARTS.items())
-        + (Extract(("FSD50K.ground_truth.zip",)), Extract(("FSD50K.metadata.zip",))),
+        tuple(Extract(tuple(f"{stem}.{ext}" for ext, _ in parts), max_unpacked=FSD50K_BOUND[stem])
+              for stem, parts in FSD50K_PARTS.items())  # fmt: skip
+        + (Extract(("FSD50K.ground_truth.zip",), max_unpacked=1 * GB, max_ratio=200),
+           Extract(("FSD50K.metadata.zip",), max_unpacked=2 * GB, max_ratio=200)),  # text compresses well  # fmt: skip
         expect=(
             "FSD50K.ground_truth/dev.csv",
             "FSD50K.ground_truth/vocabulary.csv",
@@ -169,9 +195,9 @@ SOURCES: dict[str, Source] = {
         "macs",
         _zenodo(
             5114771,
-            ("MACS.yaml", "23fcb2ebd0b109094034ef9e87972256"),
-            ("MACS_competence.csv", "4dfe9f951f0af9f29cb7952ec030370a"),
-            ("LICENSE.txt", "d3086f4517cccc32c1bb3a081b07cfa1"),
+            ("MACS.yaml", "23fcb2ebd0b109094034ef9e87972256", 50 * MB),
+            ("MACS_competence.csv", "4dfe9f951f0af9f29cb7952ec030370a", 10 * MB),
+            ("LICENSE.txt", "d3086f4517cccc32c1bb3a081b07cfa1", 1 * MB),
         ),  # fmt: skip
         expect=("MACS.yaml",),
         params='{root: DIR, audio_pattern: "**/{filename}"}',
@@ -181,12 +207,12 @@ SOURCES: dict[str, Source] = {
     "audioset": Source(
         "audioset",
         tuple(
-            Remote(f"metadata/{name}", f"{AUDIOSET_CSV}/{name}", None)
-            for name in (
-                "class_labels_indices.csv",
-                "balanced_train_segments.csv",
-                "eval_segments.csv",
-                "unbalanced_train_segments.csv",
+            Remote(f"metadata/{name}", f"{AUDIOSET_CSV}/{name}", None, bound, header, rows)
+            for name, bound, header, rows in (
+                ("class_labels_indices.csv", 1 * MB, "index,mid,display_name", 527),
+                ("balanced_train_segments.csv", 50 * MB, "# Segments csv", 20_000),
+                ("eval_segments.csv", 50 * MB, "# Segments csv", 18_000),
+                ("unbalanced_train_segments.csv", 1 * GB, "# Segments csv", 2_000_000),
             )
         ),  # fmt: skip
         expect=("metadata/eval_segments.csv",),
@@ -197,7 +223,8 @@ SOURCES: dict[str, Source] = {
     ),
     "audiocaps": Source(
         "audiocaps",
-        tuple(Remote(f"{split}.csv", f"{AUDIOCAPS_CSV}/{split}.csv", None) for split in ("train", "val", "test")),
+        tuple(Remote(f"{split}.csv", f"{AUDIOCAPS_CSV}/{split}.csv", None, 50 * MB, AUDIOCAPS_HEADER, rows)
+              for split, rows in (("train", 40_000), ("val", 2_000), ("test", 4_000))),  # fmt: skip
         expect=("test.csv",),
         params='{root: DIR, audio: audio_32000Hz, audio_pattern: "{split}/{youtube_id}_{start_time}.*"}',
         note="AudioCaps' audio comes from YouTube: fetch download_list.csv's clips with a YouTube downloader "
@@ -206,7 +233,8 @@ SOURCES: dict[str, Source] = {
     ),
     "vggsound": Source(
         "vggsound",
-        (Remote("vggsound.csv", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/vggsound.csv", None),),
+        (Remote("vggsound.csv", "https://www.robots.ox.ac.uk/~vgg/data/vggsound/vggsound.csv", None, 100 * MB,
+                None, 150_000),),  # no header line  # fmt: skip
         expect=("vggsound.csv",),
         params='{root: DIR, audio: audio, audio_pattern: "{youtube_id}_{start:06d}.*"}',
         note="VGGSound's audio comes from YouTube: fetch download_list.csv's clips with a YouTube downloader "
