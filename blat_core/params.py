@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import yaml
 
+from blat_core import yaml_input
+
 T = TypeVar("T")
 
 
@@ -40,8 +42,10 @@ def load_params_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ParamsError(f"params file {path} does not exist (run from the project root or pass --params)")
-    with path.open() as handle:
-        data = yaml.safe_load(handle)
+    try:
+        data = yaml_input.safe_load(path.read_text(encoding="utf-8"), str(path))
+    except (yaml.YAMLError, UnicodeDecodeError, yaml_input.YamlTooLarge) as error:
+        raise ParamsError(f"{path}: not a readable YAML file ({str(error).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping of sections at the top level")
     return data

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from blat_core import yaml_input
 from blat_core.data.datasets import Recipe
 from blat_core.data.datasets.common import MetadataError, Problem, ReadResult, SourceRow, read_text, require
 from blat_core.data.demo import labels
@@ -20,9 +21,16 @@ def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     path = require(meta / "MACS.yaml", "point prepare.datasets.macs.meta at the folder holding MACS.yaml")
     result = ReadResult()
     try:
-        files = (yaml.safe_load(read_text(path)) or {}).get("files") or []
+        document = yaml_input.safe_load(read_text(path), str(path)) or {}
     except yaml.YAMLError as error:
         raise MetadataError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except yaml_input.YamlTooLarge as error:
+        raise MetadataError(str(error)) from None
+    if not isinstance(document, dict):
+        raise MetadataError(f"{path}: expected a mapping with a `files` list at the top level")
+    files = document.get("files") or []
+    if not isinstance(files, list):
+        raise MetadataError(f"{path}: `files` must be a list of entries (filename, annotations)")
     for index, entry in enumerate(files):
         result.rows_read += 1
         ref = f"MACS.yaml:files[{index}]"
