@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     models = load_section(args.params, "captioner", CaptionerParams).local_models()
-    references = {r["audio_id"]: list(r["captions"]) for r in PreparedDataset(args.audiocaps).rows(split="test")}
+    references = {r["audio_id"]: list(r["captions"]) for r in PreparedDataset(args.audiocaps).evaluation_rows("test")}
     rows = {
         "without_tag": json.loads(args.notags.read_text())["captioner"]["notags"]["audiocaps_test"],
         "with_tag": json.loads(args.tags.read_text())["captioner"]["tags"]["audiocaps_test"],

@@ -28,7 +28,7 @@ def test_random_access_matches_shards(prepared):
 
 def test_rows_filters(prepared):
     dataset = PreparedDataset(prepared["audioset"][0])
-    trainable = list(dataset.rows(trainable=True))
+    trainable = list(dataset.training_rows())
     assert trainable and all(r["trainable"] for r in trainable)
     assert {r["split"] for r in dataset.rows(split="eval")} == {"eval"}
     with pytest.raises(KeyError, match="not in"):

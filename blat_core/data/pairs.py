@@ -49,6 +49,11 @@ def synthetic_pairs(audioset: str | Path, captions: str | Path) -> Pairs:
         raise ValueError(
             f"{captions}: {len(missing)} clips are not in {audioset} (e.g. {missing[:3]}): re-run synthesize"
         )
+    trainable = prepared.training_ids()
+    held_out = [a for a in table["audio_id"] if a not in trainable]
+    if held_out:  # the leakage gate: synthesize drops them; a file from elsewhere may not
+        raise ValueError(f"{captions}: {len(held_out)} clips are evaluation clips, which no stage may train on "
+                         f"(e.g. {held_out[:3]}): re-run synthesize")  # fmt: skip
     pairs = Pairs()
     pairs.add(prepared, list(zip(table["audio_id"], table["caption"], strict=True)))
     return pairs
@@ -59,7 +64,7 @@ def caption_pairs(folders: list[str | Path]) -> Pairs:
     pairs = Pairs()
     for folder in folders:
         prepared = PreparedDataset(folder)
-        items = [(row["audio_id"], c) for row in prepared.rows(trainable=True) for c in row["captions"]]
+        items = [(row["audio_id"], c) for row in prepared.training_rows() for c in row["captions"]]
         if not items:
             raise ValueError(f"{folder} has no trainable captioned clips")
         pairs.add(prepared, items)
@@ -95,7 +100,7 @@ class RetrievalSet:
     @staticmethod
     def from_split(folder: str | Path, split: str) -> RetrievalSet:
         prepared = PreparedDataset(folder)
-        rows = [r for r in prepared.rows(split=split) if r["captions"]]
+        rows = [r for r in prepared.evaluation_rows(split) if r["captions"]]
         if not rows:
             raise ValueError(f"{folder} has no captioned clips in split {split!r}")
         captions = [c for r in rows for c in r["captions"]]

@@ -49,14 +49,33 @@ class PreparedDataset:
         i = self._position(audio_id)
         return {key: values[i] for key, values in self.columns.items()}
 
-    def rows(self, split: str | None = None, trainable: bool | None = None) -> Iterator[dict]:
-        """Manifest rows, optionally only one split and/or only (non-)trainable clips."""
+    def rows(self, split: str | None = None) -> Iterator[dict]:
+        """Every manifest row (optionally of one split), training-safe or not: for summaries and scoring.
+        Training code reads `training_rows`; evaluation code reads `evaluation_rows`."""
         for i in range(len(self)):
-            if split is not None and self.columns["split"][i] != split:
-                continue
-            if trainable is not None and self.columns["trainable"][i] != trainable:
-                continue
-            yield {key: values[i] for key, values in self.columns.items()}
+            if split is None or self.columns["split"][i] == split:
+                yield {key: values[i] for key, values in self.columns.items()}
+
+    def training_rows(self, split: str | None = None) -> Iterator[dict]:
+        """The leakage gate: the rows a model may be trained on (optionally of one split). A clip of any
+        evaluation split, of this dataset or another one it overlaps (`eval_overlap`, set by `prepare`), is
+        never among them. Every training reader goes through here (tests/test_leakage.py)."""
+        for row in self.rows(split):
+            if row["trainable"]:
+                yield row
+
+    def training_ids(self) -> set[str]:
+        """The ids `training_rows` yields."""
+        return {row["audio_id"] for row in self.training_rows()}
+
+    def evaluation_rows(self, split: str) -> list[dict]:
+        """The rows of a split held out for evaluation or validation (to score or to select a model on, never to
+        train): a split the leakage gate holds out entirely; a split with any trainable clip is refused."""
+        rows = list(self.rows(split))
+        if any(row["trainable"] for row in rows):
+            raise ValueError(f"{self.folder}: split {split!r} holds training clips, so it is not an evaluation split "
+                             "of this dataset; training reads training_rows")  # fmt: skip
+        return rows
 
     def waveform(self, audio_id: str) -> np.ndarray:
         """The clip's int16 mono samples at `self.sample_rate` (one contiguous slice read)."""

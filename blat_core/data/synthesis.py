@@ -84,13 +84,12 @@ def select_clips(
     """Apply the synthesis filter (see the module docstring) to every prepared AudioSet clip."""
     allowed = {mid for row in audiocaps.rows() if row["split"] in label_splits for mid in row["tag_mids"]}
     have_features = set(features.ids)
+    trainable = audioset.training_ids()  # the leakage gate
     dropped: Counter = Counter({reason: 0 for reason in REASONS})
     kept, tags = [], {}
     for row in audioset.rows():
-        if row["split"] in recipe("audioset").eval_splits:
-            dropped["evaluation_split"] += 1
-        elif row["eval_overlap"]:
-            dropped["evaluation_overlap"] += 1
+        if row["audio_id"] not in trainable:
+            dropped["evaluation_split" if row["split"] in recipe("audioset").eval_splits else "evaluation_overlap"] += 1
         elif not set(row["tag_mids"]) <= allowed:
             dropped["tags_not_in_audiocaps"] += 1
         elif row["audio_id"] not in have_features:

@@ -29,6 +29,7 @@ class LabelledClips:
     splits: np.ndarray
     classes: list[str]
     targets: np.ndarray  # (clips, classes) 0/1
+    trainable: np.ndarray | None = None  # per clip: may be trained on (the leakage gate); None = every clip
 
     @property
     def multi_label(self) -> bool:
@@ -37,7 +38,9 @@ class LabelledClips:
     def subset(self, keep: np.ndarray) -> LabelledClips:
         """The clips of boolean mask `keep` (class list unchanged)."""
         ids = [a for a, k in zip(self.audio_ids, keep, strict=True) if k]
-        return LabelledClips(self.name, ids, self.folds[keep], self.splits[keep], self.classes, self.targets[keep])
+        trainable = None if self.trainable is None else self.trainable[keep]
+        return LabelledClips(self.name, ids, self.folds[keep], self.splits[keep], self.classes, self.targets[keep],
+                             trainable)  # fmt: skip
 
     def used(self, train: bool) -> LabelledClips:
         """Only the clips some evaluation set uses (its test clips, and with `train` its training clips too):
@@ -48,11 +51,13 @@ class LabelledClips:
         return self.subset(keep)
 
     def evaluation_sets(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(train mask, test mask) per standard fold / split."""
+        """(train mask, test mask) per standard fold / split; a train mask never holds a clip the leakage gate
+        holds out (e.g. an AudioSet training clip that is an AudioCaps test clip)."""
         scoring = recipe(self.name).classification
+        allowed = np.ones(len(self.audio_ids), dtype=bool) if self.trainable is None else self.trainable
         if scoring.test_split is not None:
-            return [(np.isin(self.splits, scoring.train_splits), self.splits == scoring.test_split)]
-        return [(self.folds != fold, self.folds == fold) for fold in sorted(set(self.folds.tolist()))]
+            return [(np.isin(self.splits, scoring.train_splits) & allowed, self.splits == scoring.test_split)]
+        return [((self.folds != fold) & allowed, self.folds == fold) for fold in sorted(set(self.folds.tolist()))]
 
 
 def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
@@ -61,6 +66,7 @@ def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
     if recipe(name).classification is None:
         raise ValueError(f"{name} is not a classification dataset (one of {', '.join(LABELLED_TARGETS)})")
     rows = list(prepared.rows())
+    trainable = prepared.training_ids()
     if recipe(name).classification.ontology_classes:
         classes = [display for _, display in read_classes(prepared.folder)]
         labels = [list(r["tag_names"]) for r in rows]
@@ -78,6 +84,7 @@ def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
         np.array([r["split"] for r in rows]),
         classes,
         targets,
+        np.array([r["audio_id"] in trainable for r in rows], dtype=bool),
     )
 
 

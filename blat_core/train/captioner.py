@@ -216,8 +216,9 @@ def evaluate_cider(model, vocab, data: CaptionData, p: CaptionerParams, device) 
 
 
 # ---------------------------------------------------------------- the captioner@<variant> stage
-def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, split: str) -> CaptionData:
-    rows = list(prepared.rows(split=split))
+def load_split(prepared: PreparedDataset, features: FrameFeatures, classes, split: str, training: bool) -> CaptionData:
+    """A split's clips: through the leakage gate for training, as they are for validation and testing."""
+    rows = list(prepared.training_rows(split)) if training else prepared.evaluation_rows(split)
     return CaptionData(
         ids=[r["audio_id"] for r in rows],
         frames=[features.frames(r["audio_id"]).astype(np.float32) for r in rows],
@@ -246,7 +247,7 @@ def run_captioner(
     compute.seed_everything(params.seed)
     compute.deterministic_cpu()
     prepared, frames, classes = PreparedDataset(audiocaps), FrameFeatures(features), read_classes(audioset)
-    train, val, test = (load_split(prepared, frames, classes, s) for s in ("train", "val", "test"))
+    train, val, test = (load_split(prepared, frames, classes, s, s == "train") for s in ("train", "val", "test"))
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
     config = {
         "feature_dim": int(train.frames[0].shape[1]),

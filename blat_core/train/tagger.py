@@ -91,7 +91,7 @@ def run_tagger(
     """Train (or import) and evaluate; writes the model to `out`; returns the metrics."""
     prepared = PreparedDataset(audioset)
     classes = read_classes(audioset)
-    train_rows, eval_rows = list(prepared.rows(trainable=True)), list(prepared.rows(split="eval"))
+    train_rows, eval_rows = list(prepared.training_rows()), prepared.evaluation_rows("eval")
     train_targets = multi_hot([r["tag_mids"] for r in train_rows], classes)
     eval_targets = multi_hot([r["tag_mids"] for r in eval_rows], classes)
     device = compute.pick_device()

@@ -18,7 +18,6 @@ from blat_core import compute
 from blat_core.data.features import clip_frames
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval.caption_metrics import caption_scores
-from blat_core.eval.tasks.common import CODE
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.models.towers import audio_tower, model_folder, scratch_name
@@ -26,6 +25,7 @@ from blat_core.params import bounded
 from blat_core.train import checkpointing
 from blat_core.train.captioner import CaptionData, CaptionerParams, generate, train_captioner
 
+CODE = [Path(__file__).resolve()]  # resume fingerprints follow this task's imports
 log = logging.getLogger(__name__)
 
 
@@ -56,8 +56,9 @@ def frame_arrays(tower, prepared: PreparedDataset, ids: list[str], batch_size: i
     return out
 
 
-def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, device) -> CaptionData:
-    rows = list(prepared.rows(split=split))
+def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, device, training: bool) -> CaptionData:
+    """A split's clips and frames: through the leakage gate for training, as they are for validation and testing."""
+    rows = list(prepared.training_rows(split)) if training else prepared.evaluation_rows(split)
     if not rows:
         raise ValueError(f"{prepared.folder}: split {split!r} has no clips (check evaluate.tasks.captioning.datasets)")
     ids = [r["audio_id"] for r in rows]
@@ -74,7 +75,7 @@ def transfer_one(
     checkpointer: checkpointing.Checkpointer,
 ) -> dict:  # fmt: skip
     """Train the no-tag captioner on `tower`'s frames of the train split; scores on the test split."""
-    train, val, test = (caption_data(prepared, s, tower, batch_size, device)
+    train, val, test = (caption_data(prepared, s, tower, batch_size, device, s == splits.train)
                         for s in (splits.train, splits.val, splits.test))  # fmt: skip
     compute.seed_everything(p.seed)
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
