@@ -19,7 +19,7 @@ from blat_core.runtime import run_main, setup_logging
 from blat_core.train.captioner import CaptionerParams, run_captioner
 
 log = logging.getLogger("captioner")
-CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
+CODE = [Path(__file__).resolve()]  # the resume fingerprint follows this script's imports
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -27,7 +27,7 @@ from blat_core.train.distributed import Ranks
 from blat_core.train.pretrain import PretrainParams, StageInputs, run_stage
 
 log = logging.getLogger("pretrain")
-CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
+CODE = [Path(__file__).resolve()]  # the resume fingerprint follows this script's imports
 
 
 def main(argv: list[str] | None = None, stop_after: int | None = None) -> None:

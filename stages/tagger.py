@@ -18,7 +18,7 @@ from blat_core.runtime import loader_workers, run_main, setup_logging
 from blat_core.train.tagger import TaggerParams, run_tagger
 
 log = logging.getLogger("tagger")
-CODE = [Path(__file__).resolve(), Path(__file__).resolve().parents[1] / "blat_core"]
+CODE = [Path(__file__).resolve()]  # the resume fingerprint follows this script's imports
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,16 +1,23 @@
 """Fingerprinted, resumable training state in a git-ignored scratch folder.
 
-Resume rule: a checkpoint is used only when its fingerprint (declared params, input hashes, code)
-matches the current run; otherwise it is ignored and training starts over.
+Resume rule: a checkpoint is used only when what decides the result is unchanged: the declared params, the
+input files' hashes, the environment (Python, torch and NumPy versions, the device type) and the training
+math the stage imports (TRAINING_MATH: models, training recipes and loop, the data loading that makes
+batches). Any other change to the code the stage imports (a log line, the report, validation scoring, a
+crash fixed in evaluation) resumes with a warning naming the changed files, so a fix at step 150K of 200K
+does not throw the run away. Code the stage does not import cannot matter.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import platform
 import random
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +25,76 @@ import numpy as np
 import torch
 
 from blat_core.atomic import atomic_path
+from blat_core.code_closure import ROOT, import_closure
 from blat_core.models.checkpoints import file_digest
 
 log = logging.getLogger(__name__)
+# The code that changes what training computes: a change here restarts a resumable run (paths under ROOT).
+TRAINING_MATH = ("blat_core/models/", "blat_core/train/", "blat_core/compute.py", "blat_core/data/batching.py",
+                 "blat_core/data/pairs.py", "blat_core/data/prepared.py", "blat_core/data/shards.py",
+                 "blat_core/data/features.py")  # fmt: skip
 
 
-def fingerprint(params: Any, inputs: list[Path], code_roots: list[Path]) -> str:
-    """Digest of the declared params, the input files (manifests, small files) and every code file."""
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a resume is checked against: `key` (params, inputs, environment, training-math code: must match)
+    and the digests of the other code files the stage imports (may differ: resumed with a warning)."""
+
+    key: str
+    parts: dict = field(default_factory=dict)  # what went into `key`, to say what changed
+    other_code: dict = field(default_factory=dict)
+
+
+def environment() -> dict:
+    """What a resumed run must share with the run that saved the checkpoint besides params, inputs and code."""
+    import numpy
+    import torch
+
+    from blat_core.compute import pick_device
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+            "device": pick_device().type}  # fmt: skip
+
+
+def fingerprint(params: Any, inputs: list[Path], code: list[Path], root: Path = ROOT) -> Fingerprint:
+    """The fingerprint of a run: declared params, input files (manifests, small files), the environment, and the
+    code `code` (entry files: the stage script or the task's module) reaches through imports."""
     digest = hashlib.blake2b(digest_size=16)
     digest.update(json.dumps(params, sort_keys=True, default=str).encode())
     for path in sorted(inputs):
         digest.update(f"{path}:{file_digest(path)}".encode())
-    for root in code_roots:
-        files = [root] if root.is_file() else sorted(root.rglob("*.py"))
-        for path in files:
-            digest.update(f"{path.name}:{file_digest(path)}".encode())
-    return digest.hexdigest()
+    files = dict(_code_digests(tuple(Path(c).resolve() for c in code), root))
+    math = {name: d for name, d in files.items() if name.startswith(TRAINING_MATH)}
+    parts = {"params_inputs": digest.hexdigest(), "environment": environment(), "math": math}
+    key = hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=16).hexdigest()
+    return Fingerprint(key, parts, {name: d for name, d in files.items() if name not in math})
+
+
+@functools.lru_cache(maxsize=32)
+def _code_digests(code: tuple[Path, ...], root: Path) -> tuple[tuple[str, str], ...]:
+    """(file, digest) of the code `code` reaches; once per process (evaluation tasks ask once per seed and fold)."""
+    return tuple((path.as_posix(), file_digest(root / path)) for path in sorted(import_closure(list(code), root)))
+
+
+def _changed(before: dict, now: dict) -> list[str]:
+    return sorted(name for name in set(before) | set(now) if before.get(name) != now.get(name))
+
+
+def _why_not(saved: dict, now: Fingerprint) -> str:
+    """What differs between a checkpoint's fingerprint parts and this run's, in words."""
+    parts = saved.get("parts") if isinstance(saved.get("parts"), dict) else {}
+    reasons = []
+    if parts.get("params_inputs") != now.parts.get("params_inputs"):
+        reasons.append("params or input files changed")
+    environment_before = parts.get("environment") or {}
+    moved = [f"{k} {environment_before.get(k)} -> {v}" for k, v in (now.parts.get("environment") or {}).items()
+             if environment_before.get(k) != v]  # fmt: skip
+    if moved:
+        reasons.append("the environment changed (" + ", ".join(moved) + ")")
+    math = _changed(parts.get("math") or {}, now.parts.get("math") or {})
+    if math:
+        reasons.append("training code changed: " + ", ".join(math[:8]) + (" …" if len(math) > 8 else ""))
+    return "; ".join(reasons) or "it was saved by an older version"
 
 
 class Checkpointer:
@@ -46,7 +107,9 @@ class Checkpointer:
     never run code: nothing here is unpickled beyond tensors and plain containers.
     """
 
-    def __init__(self, folder: Path, fingerprint_value: str):
+    def __init__(self, folder: Path, fingerprint_value: Fingerprint | str):
+        if isinstance(fingerprint_value, str):  # a bare key (tests, callers with their own rule)
+            fingerprint_value = Fingerprint(fingerprint_value, {"params_inputs": fingerprint_value})
         self.path, self.fingerprint = Path(folder) / "checkpoint", fingerprint_value
 
     def load(self) -> dict | None:
@@ -55,13 +118,17 @@ class Checkpointer:
             return None
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            matches = isinstance(meta, dict) and meta.get("fingerprint") == self.fingerprint
         except (OSError, ValueError) as error:
             log.warning("ignoring %s: unreadable (%s)", meta_path, error)
             return None
-        if not matches:
-            log.warning("ignoring %s: it belongs to another configuration (params, inputs or code changed)", self.path)
+        if not isinstance(meta, dict) or meta.get("fingerprint") != self.fingerprint.key:
+            why = _why_not(meta if isinstance(meta, dict) else {}, self.fingerprint)
+            log.warning("starting over, not resuming %s: %s", self.path, why)
             return None
+        changed = _changed(meta.get("other_code") or {}, self.fingerprint.other_code)
+        if changed:
+            log.warning("resuming %s although %d code file(s) changed since it was saved (none of them training "
+                        "math): %s", self.path, len(changed), ", ".join(changed))  # fmt: skip
         try:
             tensors = torch.load(tensors_path, map_location="cpu", weights_only=True)
         except Exception as error:  # UnpicklingError for anything but tensors and plain containers
@@ -83,7 +150,8 @@ class Checkpointer:
                    "torch_rng": rng.pop("torch")}  # fmt: skip
         if "cuda" in rng:
             tensors["cuda_rng"] = rng.pop("cuda")
-        meta = {"fingerprint": self.fingerprint, "step": step, "rng": rng}
+        meta = {"fingerprint": self.fingerprint.key, "parts": self.fingerprint.parts,
+                "other_code": self.fingerprint.other_code, "step": step, "rng": rng}  # fmt: skip
         with atomic_path(self.path) as tmp:
             tmp.mkdir()
             torch.save(tensors, tmp / "tensors.pt")

@@ -17,7 +17,7 @@ from blat_core import compute
 from blat_core.data.batching import full_clips
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval import classification
-from blat_core.eval.tasks.common import CODE, mean_std
+from blat_core.eval.tasks.common import mean_std
 from blat_core.models.blat_model import load_blat
 from blat_core.models.embed import embed_captions, embed_clips
 from blat_core.models.towers import audio_tower, model_folder, scratch_name
@@ -25,6 +25,7 @@ from blat_core.params import bounded
 from blat_core.train import checkpointing
 from blat_core.train.finetune import score_classifier, train_classifier
 
+CODE = [Path(__file__).resolve()]  # resume fingerprints follow this task's imports
 log = logging.getLogger(__name__)
 
 

@@ -1,12 +1,8 @@
-"""What the evaluation tasks share: seed summaries and the code root their resume fingerprints hash."""
+"""What the evaluation tasks share: seed summaries."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-CODE = [Path(__file__).resolve().parents[2]]  # blat_core: any code change invalidates a resume checkpoint
 
 
 def mean_std(runs: list[dict[str, float]]) -> dict:
