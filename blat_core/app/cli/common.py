@@ -145,37 +145,25 @@ def device_of(name: str | None) -> torch.device:
     return device
 
 
-def positive_number(text: str) -> float:
-    """An option value that must be a finite number above 0 (a window length, a threshold)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text}")
-    return value
+def _option_type(convert, accepts, wanted: str, kind: str):
+    """An argparse `type=` that converts the text and checks the value; its errors are one line."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    return parse
 
 
-def positive_int(text: str) -> int:
-    """An option value that must be a whole number of at least 1 (a batch size, k)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
-    return value
-
-
-def probability(text: str) -> float:
-    """An option value between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+# Option values: a window length or threshold, a batch size or k, a probability.
+positive_number = _option_type(float, lambda v: math.isfinite(v) and v > 0, "a number above 0", "a number")
+positive_int = _option_type(int, lambda v: v >= 1, "at least 1", "a whole number")
+probability = _option_type(float, lambda v: 0.0 <= v <= 1.0, "between 0 and 1", "a number")
 
 
 def read_text_lines(path: str | Path, what: str) -> list[str]:
