@@ -7,8 +7,9 @@
 `--bomb-mb` of file decodes to hours of audio) is uploaded to a real `blat serve` process (a tiny random model
 and a four-clip index), once alone and then by several clients at once; the server's resident memory is
 sampled every 10 ms. `--no-length` zeroes the FLAC's length field (as a file written to a pipe has it, so the
-header cannot give the length away and the decoder must stop at the cap by itself). `embed`: `blat embed` over a folder holding one long 48 kHz stereo file (white noise, so
-FLAC cannot shrink it: written as WAV in blocks). Both print the peak resident set size above the process's
+header cannot give the length away and the decoder must stop at the cap by itself). `embed`: `blat embed`
+over a folder holding one long 48 kHz stereo file (white noise, so FLAC cannot shrink it: written as WAV in
+blocks). Both print the peak resident set size above the process's
 idle size and what the request or command answered. A process passing `--guard-gb` is killed and reported
 as "killed at the guard" (so the measurement cannot take the machine down).
 """
