@@ -3,6 +3,8 @@ shapes imports to the same weights; a mismatch fails naming the key."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from blat_core.models.audio.panns import panns_key
 from blat_core.models.blat_model import load_blat
 from blat_core.models.checkpoints import CheckpointError
 from blat_core.models.official import import_official_blat
+from tests.conftest import ROOT
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder
 
 
@@ -110,3 +113,111 @@ def test_model_entries_name_folders_and_scratch_folders_stay_flat(tmp_path):
     assert model_folder(tmp_path, "data/imported/blat_official") == Path("data/imported/blat_official")
     assert scratch_name("clotho", "/models/imported/blat") == "clotho_models_imported_blat"
     assert scratch_name("audiocaps", "tagger") == "audiocaps_tagger"
+
+
+# ---------------------------------------------------------------- the authors' file as their code writes it
+AUTHORS = json.loads((ROOT / "tests" / "fixtures" / "authors_blat_state_dict.json").read_text())
+
+
+def _medium_text_folder(folder: Path) -> Path:
+    """A BERT-medium-shaped local folder (config as prajjwal1/bert-medium: 8 layers, hidden 512, 8 heads,
+    FFN 2048) with the uncased 30522-word tokenizer files the MiniLM package ships."""
+    from transformers import BertConfig
+
+    from blat_core.models.text.encoder import resolve_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    BertConfig(vocab_size=30522, hidden_size=512, num_hidden_layers=8, num_attention_heads=8,
+               intermediate_size=2048, max_position_embeddings=512).save_pretrained(str(folder))  # fmt: skip
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (resolve_folder("") / name).is_file():
+            shutil.copy(resolve_folder("") / name, folder / name)
+    return folder
+
+
+def _authors_state(with_position_ids: bool) -> dict[str, torch.Tensor]:
+    """Random weights under exactly the recorded key list; the front-end buffers as the authors' Cnn14 builds
+    them (torchaudio MelSpectrogram: 32 kHz, n_fft = win 1024, hop 320, 50-14000 Hz, 64 Slaney bands)."""
+    import torchaudio
+
+    generator = torch.Generator().manual_seed(3)
+    front = torchaudio.transforms.MelSpectrogram(sample_rate=32000, n_fft=1024, win_length=1024, hop_length=320,
+                                                 f_min=50, f_max=14000, n_mels=64, norm="slaney",
+                                                 mel_scale="slaney").state_dict()  # fmt: skip
+    state = {}
+    for key, (shape, dtype) in AUTHORS["keys"].items():
+        if key.startswith("audio_encoder.melspec_extractor."):
+            state[key] = front[key[len("audio_encoder.melspec_extractor.") :]].clone()
+        elif dtype == "int64":
+            state[key] = torch.zeros(shape, dtype=torch.int64)
+        elif key.endswith("running_var"):
+            state[key] = torch.rand(shape, generator=generator) + 0.5
+        else:
+            state[key] = 0.02 * torch.randn(shape, generator=generator)
+    state["logit_scale"] = torch.tensor(2.6592600)
+    if with_position_ids:  # transformers < 4.31 saved this buffer (persistent then)
+        state["text_encoder.model.embeddings.position_ids"] = torch.arange(512)[None]
+    return state
+
+
+def _by_hand(state: dict[str, torch.Tensor], text_folder: Path):
+    """Our bi-encoder with the same weights, mapped key by key here (not by the importer): conv_block<n> is our
+    blocks.<n-1>; the front end is our own; the pooler and position_ids have no place in our model."""
+    from blat_core.models.blat_model import build_biencoder
+
+    config = {"audio": {"name": "cnn14", "sample_rate": 32000, "channels": [64, 128, 256, 512, 1024, 2048],
+                        "num_classes": 0},
+              "text": {"name": "bert", "folder": str(text_folder), "pretrained": False, "max_tokens": 30},
+              "embed_dim": 1024, "logit_scale_init": 0.0, "logit_scale_max": None}  # fmt: skip
+    model = build_biencoder(config).eval()
+    mapped = {k: v for k, v in model.state_dict().items() if k.startswith("audio_encoder.frontend.")}
+    for key, value in state.items():
+        if "melspec_extractor" in key or "pooler" in key or key.endswith("position_ids"):
+            continue
+        for block in range(1, 7):
+            key = key.replace(f"audio_encoder.conv_block{block}.", f"audio_encoder.blocks.{block - 1}.")
+        mapped[key] = value
+    model.load_state_dict(mapped, strict=True)
+    return model
+
+
+@pytest.mark.parametrize("with_position_ids", [False, True], ids=["transformers-4.31+", "transformers-2023"])
+def test_the_authors_checkpoint_imports_and_embeds_like_the_same_weights_by_hand(tmp_path, capsys,
+                                                                                  with_position_ids):  # fmt: skip
+    """A random-weight file with exactly the key list the authors' AudioTextClip has (recorded from their code),
+    saved as their loader reads it ({"state_dict": ...}), imports through `blat import-blat` with no
+    --sample-rate; its audio and text embeddings equal our model's with the same weights mapped by hand."""
+    from blat_core.app import cli
+    from blat_core.models.embed import embed_captions
+
+    text_folder = _medium_text_folder(tmp_path / "bert-medium")
+    state = _authors_state(with_position_ids)
+    torch.save({"state_dict": state}, tmp_path / "blat_cnn14_bertm.pth")
+    assert cli.main(["import-blat", str(tmp_path / "blat_cnn14_bertm.pth"), "--text-folder", str(text_folder),
+                     "--out", str(tmp_path / "imported")]) == 0  # fmt: skip
+    said = capsys.readouterr().out
+    assert "audio_encoder.melspec_extractor.mel_scale.fb" in said and "pooler.dense.weight" in said
+    assert ("embeddings.position_ids" in said) == with_position_ids
+    imported, tokenizer, meta = load_blat(tmp_path / "imported")
+    assert imported.audio_encoder.sample_rate == 32000 and imported.embed_dim == 1024
+    reference = _by_hand(state, text_folder)
+    wave = 0.1 * torch.randn(2, 32000, generator=torch.Generator().manual_seed(5))
+    lengths = torch.tensor([32000, 24000])
+    with torch.no_grad():
+        torch.testing.assert_close(imported.encode_audio(wave, lengths), reference.encode_audio(wave, lengths),
+                                   rtol=0, atol=0)  # fmt: skip
+    captions = ["a dog barks while rain falls", "an engine idles"]
+    torch.testing.assert_close(embed_captions(imported, tokenizer, captions, 2, "cpu"),
+                               embed_captions(reference, tokenizer, captions, 2, "cpu"), rtol=0, atol=0)  # fmt: skip
+
+
+def test_the_recorded_key_list_is_the_authors_model():
+    """The fixture's facts as SPEC §2 states them (so an edit of the fixture cannot drift from the spec)."""
+    keys = AUTHORS["keys"]
+    assert keys["audio_encoder.melspec_extractor.spectrogram.window"] == [[1024], "float32"]
+    assert keys["audio_encoder.melspec_extractor.mel_scale.fb"] == [[513, 64], "float32"]
+    assert keys["audio_proj.weight"][0] == [1024, 2048] and keys["text_proj.weight"][0] == [1024, 512]
+    assert keys["logit_scale"] == [[], "float32"] and "text_encoder.model.pooler.dense.weight" in keys
+    assert sum(k.startswith("text_encoder.model.encoder.layer.") for k in keys) == 8 * 16
+    torchlibrosa = ("audio_encoder.spectrogram_extractor", "audio_encoder.logmel_extractor")
+    assert not any(k.startswith(torchlibrosa) for k in keys)

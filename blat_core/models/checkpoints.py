@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +30,43 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, of another kind, or does not match the model it is loaded into."""
 
 
+def _numpy_globals() -> list:
+    """numpy's array and scalar reconstructors and numeric dtype classes, under numpy 2's and numpy 1's names:
+    what a checkpoint holding plain numpy arrays needs (PANNs' training script saves its sampler state, numpy
+    index arrays, beside the weights). Allow-listed for `weights_only=True`, which still refuses any other
+    global: no code can run."""
+    import numpy
+    from numpy._core import multiarray
+
+    names = [(multiarray._reconstruct, "numpy.core.multiarray._reconstruct"), multiarray._reconstruct,
+             (multiarray.scalar, "numpy.core.multiarray.scalar"), multiarray.scalar,
+             numpy.ndarray, numpy.dtype, bytes]  # bytes(): an empty array's data in pickle protocol 2  # fmt: skip
+    for name in dir(numpy.dtypes):
+        kind = getattr(numpy.dtypes, name)
+        if isinstance(kind, type) and name.endswith("DType") and not name.startswith(("Object", "Void")):
+            names.append(kind)
+    return names
+
+
 def load_torch_file(path: Path, what: str) -> object:
-    """A `.pth` file someone else wrote, read with `weights_only=True` (tensors and plain containers, never
-    code); an empty, truncated or non-PyTorch file is a `CheckpointError` naming it."""
+    """A `.pth` file someone else wrote, read with `weights_only=True` (tensors, plain containers and numpy
+    arrays, never code); an empty, truncated or non-PyTorch file is a `CheckpointError` naming it and why."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # EOFError, UnpicklingError, RuntimeError (not a zip), ...
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"{path} is not a readable PyTorch {what} checkpoint ({first[:200]})") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch {what} checkpoint ({_reason(error)})") from None
+
+
+def _reason(error: Exception) -> str:
+    """torch's error in one line: its colour codes stripped, the refused global (if any) kept."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    refused = re.search(r"(Unsupported global: GLOBAL \S+|Can only build [^\n]+)", text)
+    if refused:
+        return (f"it holds an object weights_only loading refuses: {refused.group(1)}; a checkpoint of tensors, "
+                "containers and numpy arrays loads, anything else is not read because it could run code")  # fmt: skip
+    first = text.splitlines()[0] if text else type(error).__name__
+    return f"{type(error).__name__}: {first[:200]}"
 
 
 def save_model(path: str | Path, state: dict[str, torch.Tensor], kind: str, config: dict, meta: dict | None = None):

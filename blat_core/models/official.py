@@ -1,13 +1,18 @@
 """Import the authors' released BLAT checkpoint (`blat_cnn14_bertm.pth`) into our model-folder format.
 
-The file is a dict with the weights under "state_dict":
-    audio_encoder.*        CNN14 in PANNs names (conv_block1.conv1.weight, bn0.*, fc1.*; front-end buffers)
-    text_encoder.model.*   the BERT-medium transformers model
+The file is a dict with the weights under "state_dict" (github.com/wsntxxn/BLAT `inference.py` loads it
+strictly into their `AudioTextClip`; tests/fixtures/authors_blat_state_dict.json is that model's key list,
+recorded from their code by scripts/record_authors_blat_keys.py):
+    audio_encoder.*        their CNN14: torchaudio front end (melspec_extractor.spectrogram.window (1024),
+                           melspec_extractor.mel_scale.fb (513, 64)), then PANNs names (bn0, conv_block1..6, fc1)
+    text_encoder.model.*   a transformers BertModel (BERT-medium), pooler included; files saved with
+                           transformers < 4.31 also hold embeddings.position_ids
     audio_proj.*, text_proj.*, logit_scale
-Dropped, each named in a log line and in the model's meta: the audio front-end buffers (our front-end
-recomputes them), the AudioSet head if present, BERT's `position_ids` / `token_type_ids` buffers and its
-unused pooler (the text embedding is [CLS] of the last hidden state). Everything else loads strictly:
-a missing, unexpected or wrong-shaped key fails naming the key.
+Dropped, each named in a log line and in the model's meta: the audio front-end buffers (checked: they give
+the sample rate, 513 rows = 32 kHz, 257 = 16 kHz, and must equal our front end's), the AudioSet head if
+present, BERT's `position_ids` / `token_type_ids` buffers and its unused pooler (the text embedding is
+[CLS] of the last hidden state). Everything else loads strictly: a missing, unexpected or wrong-shaped key
+fails naming the key and what to do.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 import torch
 
 from blat_core.atomic import atomic_path
-from blat_core.models.audio.panns import load_panns_weights
+from blat_core.models.audio.panns import front_end_rate, load_panns_weights, strip_data_parallel
 from blat_core.models.blat_model import build_biencoder, save_blat
 from blat_core.models.checkpoints import CheckpointError, file_digest, load_strict, load_torch_file
 from blat_core.models.text.encoder import Tokenizer
@@ -27,7 +32,6 @@ log = logging.getLogger(__name__)
 
 PREFIXES = ("audio_encoder.", "text_encoder.model.", "audio_proj.", "text_proj.")
 TEXT_DROPPED = ("embeddings.position_ids", "embeddings.token_type_ids", "pooler.dense.weight", "pooler.dense.bias")
-MEL_BINS_TO_RATE = {513: 32000, 257: 16000}  # logmel_extractor.melW rows = n_fft // 2 + 1
 
 
 def read_official(path: str | Path) -> dict[str, torch.Tensor]:
@@ -38,10 +42,12 @@ def read_official(path: str | Path) -> dict[str, torch.Tensor]:
     payload = load_torch_file(path, "BLAT")
     if not isinstance(payload, dict) or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{path}: expected a dict with the weights under 'state_dict' (the authors' format)")
-    weights = payload["state_dict"]
+    weights = strip_data_parallel(payload["state_dict"], str(path))
     unknown = sorted(k for k in weights if k != "logit_scale" and not k.startswith(PREFIXES))
     if unknown:
-        raise CheckpointError(f"{path}: unexpected key {unknown[0]!r} ({len(unknown)} keys outside {PREFIXES})")
+        raise CheckpointError(f"{path}: unexpected key {unknown[0]!r} ({len(unknown)} keys outside {PREFIXES} and "
+                              "logit_scale): not the authors' AudioTextClip; a model with other parts cannot be "
+                              "imported as BLAT")  # fmt: skip
     if "logit_scale" not in weights:
         raise CheckpointError(f"{path}: key 'logit_scale' is missing")
     return weights
@@ -57,16 +63,16 @@ def official_config(weights: dict[str, torch.Tensor], text_folder: str | Path, s
         if key not in weights:
             raise CheckpointError(f"key {key!r} is missing: not a CNN14 audio tower")
         channels.append(int(weights[key].shape[0]))
-    mel = weights.get("audio_encoder.logmel_extractor.melW")
-    if mel is not None:
-        rate = MEL_BINS_TO_RATE.get(int(mel.shape[0]))
-        if rate is None:
-            raise CheckpointError(f"key 'audio_encoder.logmel_extractor.melW' has {mel.shape[0]} rows: unknown n_fft")
+    audio = {k[len("audio_encoder.") :]: v for k, v in weights.items() if k.startswith("audio_encoder.")}
+    rate = front_end_rate(audio, "the checkpoint", prefix="audio_encoder.")
+    if rate is not None:
         if sample_rate is not None and sample_rate != rate:
-            raise CheckpointError(f"the checkpoint's front-end is for {rate} Hz, not the {sample_rate} Hz asked for")
+            raise CheckpointError(f"the checkpoint's front end is for {rate} Hz, not the {sample_rate} Hz asked for "
+                                  "(--sample-rate): leave --sample-rate out, the file says it")  # fmt: skip
         sample_rate = rate
     if sample_rate is None:
-        raise CheckpointError("the checkpoint has no mel matrix: give the sample rate (--sample-rate 32000)")
+        raise CheckpointError("the checkpoint has no front-end buffers to tell its sample rate: give it "
+                              "(--sample-rate 32000 for the authors' CNN14, 16000 for the 16 kHz variant)")  # fmt: skip
     if "audio_proj.weight" not in weights:
         raise CheckpointError("key 'audio_proj.weight' is missing")
     return {
