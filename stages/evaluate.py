@@ -3,8 +3,8 @@ section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys
 and metrics/details/evaluate_<task>.json (per-class results, kept out of the metrics; {} for most tasks).
 
 DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
-          --metrics metrics/evaluate_<task>.json --details metrics/details/evaluate_<task>.json
-          --scratch scratch/evaluate
+          --features data/features --metrics metrics/evaluate_<task>.json
+          --details metrics/details/evaluate_<task>.json --scratch scratch/evaluate
 """
 
 from __future__ import annotations
@@ -46,13 +46,15 @@ def main(argv: list[str] | None = None) -> None:
         default=Path("scratch"),
         help="git-ignored folder for the resume checkpoints of long tasks (captioning)",
     )
+    parser.add_argument("--features", type=Path, help="folder of the features@<dataset> outputs (the tagger's frames, "
+                        "reused by the captioning task instead of extracting them again)")  # fmt: skip
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
     task = load_task(args.params, args.task)
     check_task(args.task, task, args.models, args.prepared)
     compute.seed_everything(0)
-    metrics = run_task(args.task, task, args.models, args.prepared, compute.pick_device(), args.scratch)
+    metrics = run_task(args.task, task, args.models, args.prepared, compute.pick_device(), args.scratch, args.features)
     metrics, details = split_details(metrics)
     write_json(args.metrics, metrics)
     if args.details is not None:

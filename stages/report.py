@@ -53,9 +53,11 @@ def settings(params_file: Path) -> Settings:
     )
 
 
-def corpus_words(params_file: Path) -> str:
+def corpus_words(params_file: Path) -> tuple[str, bool]:
+    """(the corpus in words, whether it is the demo corpus): the demo when the dataset roots are make_demo's."""
     demo = "data/demo" in json.dumps(load_params_file(params_file).get("prepare", {}))
-    return "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+    words = "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+    return words, demo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -74,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
             metrics[stem] = json.loads(path.read_text())
         else:
             log.warning("%s is missing: its table cells say so", path)
-    ctx = ReportContext(corpus_words(args.params), settings(args.params))
+    words, demo = corpus_words(args.params)
+    ctx = ReportContext(words, settings(args.params), demo)
     details_file = args.metrics / DETAILS
     inputs = Inputs(
         metrics=metrics,

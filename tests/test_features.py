@@ -98,3 +98,21 @@ def test_captioning_transfer_frames_equal_the_features_stage(prepared, encoder_f
     for audio_id, got in zip(ids, frames, strict=True):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, features.frames(audio_id).astype(np.float32), rtol=1e-3, atol=1e-6)
+
+
+def test_table4_reuses_the_features_stage_frames_for_the_tagger(prepared, encoder_folder, tmp_path, monkeypatch):
+    """evaluate@captioning reads the tagger's frames that features@<dataset> wrote instead of extracting them
+    again (repeated GPU work at paper scale); a clip missing from them is an error naming the stage to re-run."""
+    from blat_core.eval.tasks import captioning
+
+    dataset = PreparedDataset(prepared["clotho"][0])
+    model, _ = load_audio_encoder(encoder_folder)
+    extract(model, dataset, tmp_path / "clotho", FeaturesParams(["clotho"], 4, 1), torch.device("cpu"), Ranks())
+    stored = FrameFeatures(tmp_path / "clotho")
+    monkeypatch.setattr(captioning, "frame_arrays", lambda *a, **k: pytest.fail("frames were extracted again"))
+    data = captioning.caption_data(dataset, "evaluation", None, 4, "cpu", training=False, stored=stored)
+    for audio_id, frames in zip(data.ids, data.frames, strict=True):
+        np.testing.assert_array_equal(frames, stored.frames(audio_id).astype(np.float32))
+    monkeypatch.setattr(stored, "_where", {k: v for k, v in stored._where.items() if k != data.ids[0]})
+    with pytest.raises(ValueError, match="re-run `dvc repro features@clotho`"):
+        captioning.caption_data(dataset, "evaluation", None, 4, "cpu", training=False, stored=stored)

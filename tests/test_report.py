@@ -124,3 +124,28 @@ def test_the_deviations_follow_the_params(params_file, tmp_path):
     path.write_text(yaml.safe_dump(matched))
     steps = params["pretrain"]["stage1"]["steps"] + params["pretrain"]["stage2"]["steps"]
     assert f"{steps} steps (matched)" in _render(FIXTURE, path)
+
+
+def test_a_paper_profile_report_says_what_it_ran_on_and_prints_no_machine_path(tmp_path):
+    """Under params.paper.yaml the opening does not call the run a demo, and the text tower is named by its
+    folder's name and its config's shape, not by where it is on this machine."""
+    from transformers import BertConfig
+
+    from stages.report import corpus_words
+
+    folder = tmp_path / "machine-specific" / "bert-medium"
+    BertConfig(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, intermediate_size=2048).save_pretrained(
+        str(folder))  # fmt: skip
+    params = yaml.safe_load((ROOT / "params.paper.yaml").read_text())
+    params["text_encoder"]["folder"] = str(folder)
+    path = tmp_path / "params.paper.yaml"
+    path.write_text(yaml.safe_dump(params))
+    words, demo = corpus_words(path)
+    text = render(FIXTURE, ReportContext(words, settings(path), demo))
+    opening = text.split("## ")[0]
+    assert not demo and "demo" not in opening and "prepare.datasets" in opening
+    assert "a local folder `bert-medium` (8 layers, hidden 512, 8 heads, vocabulary 30522)" in text
+    assert str(tmp_path) not in text and "machine-specific" not in text
+    demo_words, is_demo = corpus_words(ROOT / "params.yaml")
+    assert is_demo and "the claims below are what the demo can test" in render(
+        FIXTURE, ReportContext(demo_words, settings(ROOT / "params.yaml"), is_demo))  # fmt: skip

@@ -226,3 +226,30 @@ def test_search_k_gives_exactly_k_results(setup, capsys):
     assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 2
     assert cli.main(["search", "dog", "--index", str(setup["index"]), "-k", "9"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 1 + 3
+
+
+def test_a_released_bert_folder_loads_silently_and_a_damaged_one_fails(tmp_path, capfd):
+    """A BERT folder with its pooler and pre-training heads (as released) loads with no transformers LOAD REPORT
+    on the console; a weight the config has no place for, or a missing one, fails naming it."""
+    from transformers import BertConfig, BertForPreTraining
+
+    from blat_core.models.text.encoder import load_pretrained_bert
+
+    folder = tmp_path / "bert"
+    config = BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64)  # fmt: skip
+    BertForPreTraining(config).save_pretrained(str(folder))  # bert.* + cls.* + pooler, like released checkpoints
+    capfd.readouterr()
+    model = load_pretrained_bert(folder)
+    said = capfd.readouterr()
+    assert "LOAD REPORT" not in said.out + said.err and "UNEXPECTED" not in said.out + said.err
+    assert model.config.hidden_size == 32 and getattr(model, "pooler", None) is None
+    weights = load_file(str(folder / "model.safetensors"))
+    for change, expected in ((lambda w: w.update({"bert.encoder.layer.5.output.dense.weight": torch.zeros(2)}),
+                              "unexpected"),
+                             (lambda w: w.pop("bert.encoder.layer.1.output.dense.weight"), "missing")):  # fmt: skip
+        damaged = dict(weights)
+        change(damaged)
+        save_file(damaged, str(folder / "model.safetensors"), metadata={"format": "pt"})
+        with pytest.raises(CheckpointError, match=expected):
+            load_pretrained_bert(folder)

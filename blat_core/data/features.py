@@ -121,6 +121,9 @@ class FrameFeatures:
     def __len__(self) -> int:
         return len(self._where)
 
+    def __contains__(self, audio_id: str) -> bool:
+        return audio_id in self._where
+
     @property
     def ids(self) -> list[str]:
         return list(self._where)

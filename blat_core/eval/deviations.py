@@ -4,7 +4,9 @@ the params key that switches to the alternative where one exists."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 PAPER_CHANNELS = [64, 128, 256, 512, 1024, 2048]
@@ -22,6 +24,20 @@ class Settings:
     text_encoder: Any  # TextEncoderParams
     sample_rate: int  # prepare.sample_rate
     tasks: dict[str, Any]  # evaluate.tasks.<name> -> its params
+
+
+def text_tower_words(folder: str) -> str:
+    """A text folder as the report may print it: its name and its config's shape, never the machine's path."""
+    if not folder:
+        return "all-MiniLM-L6-v2 (the default folder)"
+    path = Path(folder).expanduser()
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        shape = (f"{config['num_hidden_layers']} layers, hidden {config['hidden_size']}, "
+                 f"{config['num_attention_heads']} heads, vocabulary {config['vocab_size']}")  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        shape = "config.json unreadable"
+    return f"a local folder `{path.name}` ({shape})"
 
 
 def deviations(s: Settings) -> list[dict[str, str]]:
@@ -48,8 +64,8 @@ def deviations(s: Settings) -> list[dict[str, str]]:
         f"batch {p.batch_size}, {p.stage1.steps} + {p.stage2.steps} steps",
         f"channels {PAPER_CHANNELS} at 32 kHz, embed 1024, batch 128, "
         f"{PAPER_STEPS['stage1']:,} + {PAPER_STEPS['stage2']:,} steps", "params.paper.yaml")
-    text = s.text_encoder.folder or "all-MiniLM-L6-v2 (the default folder)"
-    add("Text tower", f"{s.text_encoder.name} from {text}", "BERT-medium", "`text_encoder.folder`")
+    add("Text tower", f"{s.text_encoder.name} from {text_tower_words(s.text_encoder.folder)}", "BERT-medium",
+        "`text_encoder.folder`")
     add("Captioner schedule (Table 3)", f"{s.captioner.epochs} epochs, batch {s.captioner.batch_size}, lr decaying "
         f"to {s.captioner.final_lr:g}", "25 epochs, batch 64, lr decaying to 5e-7",
         "`captioner.epochs`, `.batch_size`, `.final_lr`")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from blat_core import compute
-from blat_core.atomic import atomic_path
+from blat_core.atomic import atomic_path, write_json
 from blat_core.data import batching
 from blat_core.data.prepared import PreparedDataset, multi_hot, read_classes
 from blat_core.eval.classification import label_frequency_map, mean_average_precision
@@ -101,6 +101,9 @@ def run_tagger(
     model = build_audio_encoder(config).to(device)
     if tagger.checkpoint:
         import_panns(tagger.checkpoint, model)
+        if curves is not None:  # no training, no curves: the stage's declared DVCLive outputs say so
+            (curves / "plots" / "metrics").mkdir(parents=True, exist_ok=True)
+            write_json(curves / "metrics.json", {"imported": Path(tagger.checkpoint).name, "step": 0})
     else:
         fingerprint = checkpointing.fingerprint(
             [dataclasses.asdict(tagger), config], [audioset / "manifest.parquet"], code

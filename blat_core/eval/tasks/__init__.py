@@ -39,6 +39,7 @@ class Task:
     special_models: frozenset[str] = frozenset()  # model names that are not folders
     resumable: bool = False  # trains long enough to checkpoint into a scratch folder
     over_seeds: bool = False  # entries are {mean, std, seeds}
+    uses_features: bool = False  # reads the `features@<dataset>` frames instead of extracting them again
 
 
 _RECALLS = ("audio_to_text", "text_to_audio")
@@ -50,7 +51,7 @@ _TASKS = (
          frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True),
     Task("captioning", captioning.CaptioningTask, captioning.captioning, "datasets", CAPTIONED_TARGETS,
          ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense", "val_cider", "clips"),
-         frozenset({TAGGER}), resumable=True),
+         frozenset({TAGGER}), resumable=True, uses_features=True),
     Task("zeroshot", classification.ZeroShotTask, classification.zeroshot, "datasets", LABELLED_TARGETS,
          ("accuracy", "mAP", "sets", "chance_accuracy")),
     Task("linear_probe", classification.LinearProbeTask, classification.linear_probe, "datasets", LABELLED_TARGETS,
@@ -88,8 +89,11 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
                               f"is missing); valid: {', '.join(found) or 'none yet'}, or a model folder")  # fmt: skip
 
 
-def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None) -> dict:
-    """{task name: its metrics}; `scratch / name` holds the resume checkpoints of resumable tasks."""
+def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None,
+             features_root: Path | None = None) -> dict:  # fmt: skip
+    """{task name: its metrics}; `scratch / name` holds the resume checkpoints of resumable tasks;
+    `features_root` the tagger's frame features (`features@<dataset>`) for the tasks that reuse them."""
     spec = get_task(name)
     folder = Path(scratch) / name if scratch is not None and spec.resumable else None
-    return {name: spec.run(task, Path(models_root), Path(prepared_root), device, folder)}
+    extra = {"features_root": features_root} if spec.uses_features else {}
+    return {name: spec.run(task, Path(models_root), Path(prepared_root), device, folder, **extra)}

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from blat_core import compute
-from blat_core.data.features import clip_frames
+from blat_core.data.features import FrameFeatures, clip_frames
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval.caption_metrics import caption_scores
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
-from blat_core.models.towers import audio_tower, model_folder, scratch_name
+from blat_core.models.towers import TAGGER, audio_tower, model_folder, scratch_name
 from blat_core.params import bounded
 from blat_core.train import checkpointing
 from blat_core.train.captioner import CaptionData, CaptionerParams, generate, train_captioner
@@ -56,15 +56,26 @@ def frame_arrays(tower, prepared: PreparedDataset, ids: list[str], batch_size: i
     return out
 
 
-def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, device, training: bool) -> CaptionData:
-    """A split's clips and frames: through the leakage gate for training, as they are for validation and testing."""
+def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, device, training: bool,
+                 stored: FrameFeatures | None = None) -> CaptionData:  # fmt: skip
+    """A split's clips and frames: through the leakage gate for training, as they are for validation and testing.
+    With `stored` (the tagger's `features@<dataset>` output) its frames are read instead of extracted again:
+    the same extraction code wrote them (float16 shards), so the captioner sees the same numbers."""
     rows = list(prepared.training_rows(split)) if training else prepared.evaluation_rows(split)
     if not rows:
         raise ValueError(f"{prepared.folder}: split {split!r} has no clips (check evaluate.tasks.captioning.datasets)")
     ids = [r["audio_id"] for r in rows]
+    if stored is not None:
+        absent = [i for i in ids if i not in stored]
+        if absent:
+            raise ValueError(f"{stored.folder} lacks {len(absent)} clips of {prepared.name} {split} (e.g. "
+                             f"{absent[:3]}): re-run `dvc repro features@{prepared.name}`")  # fmt: skip
+        frames = [stored.frames(i).astype(np.float32) for i in ids]
+    else:
+        frames = frame_arrays(tower, prepared, ids, batch_size, device)
     return CaptionData(
         ids=ids,
-        frames=frame_arrays(tower, prepared, ids, batch_size, device),
+        frames=frames,
         tags=np.zeros((len(ids), 1), dtype=np.float32),  # no tag guidance in Table 4
         captions=[list(r["captions"]) for r in rows],
     )
@@ -72,10 +83,11 @@ def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, 
 
 def transfer_one(
     tower, prepared: PreparedDataset, splits: CaptionSplits, p: CaptionerParams, batch_size: int, device,
-    checkpointer: checkpointing.Checkpointer,
+    checkpointer: checkpointing.Checkpointer, stored: FrameFeatures | None = None,
 ) -> dict:  # fmt: skip
-    """Train the no-tag captioner on `tower`'s frames of the train split; scores on the test split."""
-    train, val, test = (caption_data(prepared, s, tower, batch_size, device, s == splits.train)
+    """Train the no-tag captioner on `tower`'s frames (or the `stored` ones) of the train split; scores on the
+    test split."""
+    train, val, test = (caption_data(prepared, s, tower, batch_size, device, s == splits.train, stored)
                         for s in (splits.train, splits.val, splits.test))  # fmt: skip
     compute.seed_everything(p.seed)
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
@@ -88,7 +100,9 @@ def transfer_one(
                      "examples": {i: candidates[i] for i in test.ids[:3]}}  # fmt: skip
 
 
-def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, device, scratch: Path | None) -> dict:
+def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, device, scratch: Path | None,
+               features_root: Path | None = None) -> dict:  # fmt: skip
+    """Table 4. The tagger's frames come from `features_root/<dataset>` (`features@<dataset>`) when given."""
     if scratch is None:
         raise ValueError("the captioning task needs a scratch folder for its resume checkpoints (--scratch)")
     out = {}
@@ -97,12 +111,17 @@ def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, dev
         for model_name in task.models:
             folder = model_folder(models_root, model_name)
             inputs = [prepared.folder / "manifest.parquet", *sorted(f for f in folder.rglob("*") if f.is_file())]
+            stored = None
+            if model_name == TAGGER and features_root is not None and (Path(features_root) / dataset).is_dir():
+                stored = FrameFeatures(Path(features_root) / dataset)
+                inputs.append(stored.folder / "index.parquet")
             fingerprint = checkpointing.fingerprint(
                 [dataclasses.asdict(task.captioner), dataclasses.asdict(splits), dataset, model_name], inputs, CODE
             )
             checkpointer = checkpointing.Checkpointer(scratch / scratch_name(dataset, model_name), fingerprint)
-            tower = audio_tower(model_name, models_root)
-            result = transfer_one(tower, prepared, splits, task.captioner, task.batch_size, device, checkpointer)
+            tower = None if stored is not None else audio_tower(model_name, models_root)
+            result = transfer_one(tower, prepared, splits, task.captioner, task.batch_size, device, checkpointer,
+                                  stored)  # fmt: skip
             out.setdefault(dataset, {})[model_name] = result
             log.info("captioning %s on %s frames: CIDEr %.3f, SPIDEr %s", dataset, model_name, result["cider"],
                      "unavailable" if result["spider"] is None else f"{result['spider']:.3f}")  # fmt: skip

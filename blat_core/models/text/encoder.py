@@ -56,6 +56,37 @@ def resolve_folder(folder: str | Path) -> Path:
     return Path(spec.origin).parent / "model"
 
 
+UNUSED_PREFIXES = ("pooler.", "cls.")  # BERT's pooler and its pre-training heads: in released folders, not used here
+
+
+def load_pretrained_bert(folder: str | Path) -> nn.Module:
+    """A BERT-family encoder with its folder's weights and no pooler. The folder's pooler and pre-training
+    heads (`cls.*`, in BERT-medium releases) are expected to go unused and load silently; any other unexpected,
+    missing or mis-shaped weight fails naming it (transformers would only print a report)."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        model, info = AutoModel.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False,
+                                                add_pooling_layer=False, output_loading_info=True)  # fmt: skip
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    base = f"{model.base_model_prefix}."  # a pre-training save names its encoder "bert.*"
+    unexpected = sorted(k for k in info["unexpected_keys"] if not k.removeprefix(base).startswith(UNUSED_PREFIXES))
+    problems = {"unexpected": unexpected, "missing": sorted(info["missing_keys"]),
+                "mis-shaped": sorted(str(k) for k in info["mismatched_keys"])}  # fmt: skip
+    problems = {kind: keys for kind, keys in problems.items() if keys}
+    if problems:
+        said = "; ".join(f"{kind} {keys[:5]}" for kind, keys in problems.items())
+        raise CheckpointError(f"{folder}: its weights do not fit its own config ({said}): a damaged or mixed folder")
+    return model
+
+
 class BertTextEncoder(nn.Module):
     """(input_ids, attention_mask) -> (B, hidden) `[CLS]` embedding of the last layer."""
 
@@ -65,8 +96,7 @@ class BertTextEncoder(nn.Module):
 
         refuse_custom_code(folder)
         if pretrained:
-            self.model = AutoModel.from_pretrained(folder, local_files_only=True, trust_remote_code=False,
-                                                   add_pooling_layer=False)  # fmt: skip
+            self.model = load_pretrained_bert(folder)
         else:
             config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
             self.model = AutoModel.from_config(config, add_pooling_layer=False, trust_remote_code=False)
