@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,13 +16,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from tests.conftest import ROOT, relocated, tiny_params
-
-
-def _run(args: list[str], cwd: Path, env: dict) -> str:
-    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
+from tests.conftest import relocated, tiny_params
+from tests.helpers.project import make_project, run
 
 
 def _ran(output: str) -> set[str]:
@@ -34,40 +28,14 @@ def _ran(output: str) -> set[str]:
 def project(tmp_path_factory) -> tuple[Path, dict]:
     """A fresh git + DVC copy of the project's tracked files, with the tiny demo params."""
     work = tmp_path_factory.mktemp("project")
-    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    for name in tracked.split():
-        if name.startswith(("data/", "metrics/")) or name == "dvc.lock":
-            continue
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, work / name)
-    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    home = tmp_path_factory.mktemp("home")
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(home),
-        "GIT_CONFIG_GLOBAL": str(home / "gitconfig"),
-        "DVC_GLOBAL_CONFIG_DIR": str(home / "dvc-global"),
-        "DVC_SYSTEM_CONFIG_DIR": str(home / "dvc-system"),
-        "DVC_NO_ANALYTICS": "1",
-        "BLAT_NUM_WORKERS": "2",
-    }
-    for args in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "t@example.com"],
-        ["git", "config", "user.name", "test"],
-        ["git", "add", "-A"],
-        ["git", "commit", "-qm", "init"],
-    ):
-        _run(args, work, env)
-    return work, env
+    return work, make_project(work, tmp_path_factory.mktemp("home"), tiny_params())
 
 
 @pytest.mark.slow
 def test_repro_then_noop_then_one_dataset(project):
     work, env = project
     dvc = [sys.executable, "-m", "dvc"]
-    first = _ran(_run(dvc + ["repro"], work, env))
+    first = _ran(run(dvc + ["repro"], work, env))
     datasets = tiny_params()["prepare"]["datasets"]
     features = {f"features@{name}" for name in tiny_params()["features"]["datasets"]}
     captioners = {"captioner@tags", "captioner@notags", "table3", "synthesize"}
@@ -96,8 +64,8 @@ def test_repro_then_noop_then_one_dataset(project):
         assert metrics["prepare"][name]["clips"] > 0
 
     # Nothing changed: only the always-changed scan runs; every prepare is skipped.
-    assert _ran(_run(dvc + ["repro"], work, env)) == {"scan"}
-    status = _run(dvc + ["status"], work, env)
+    assert _ran(run(dvc + ["repro"], work, env)) == {"scan"}
+    status = run(dvc + ["status"], work, env)
     assert "prepare@" not in status and "make_demo" not in status
 
 
@@ -106,8 +74,8 @@ def test_experiment_reruns_only_the_affected_stages(project):
     """`dvc exp run -S evaluate.tasks.zeroshot.prompt=...` through the Python API re-runs evaluate@zeroshot
     (and the report that reads its metrics), nothing else."""
     work, env = project
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", "reproduced"], work, env)
+    run(["git", "add", "-A"], work, env)
+    run(["git", "commit", "-qm", "reproduced"], work, env)
     metrics = sorted((work / "metrics").glob("*.json"))
     before = {p.name: p.stat().st_mtime_ns for p in metrics}
     lock_before = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
@@ -115,7 +83,7 @@ def test_experiment_reruns_only_the_affected_stages(project):
         "from dvc.repo import Repo\n"
         "Repo('.').experiments.run(params=[\"evaluate.tasks.zeroshot.prompt='the sound of {}'\"])\n"
     )
-    _run([sys.executable, "-c", script], work, env)
+    run([sys.executable, "-c", script], work, env)
     after = {p.name: p.stat().st_mtime_ns for p in metrics}
     assert {name for name in before if after[name] != before[name]} == {"evaluate_zeroshot.json"}
     lock_after = yaml.safe_load((work / "dvc.lock").read_text())["stages"]
@@ -123,7 +91,7 @@ def test_experiment_reruns_only_the_affected_stages(project):
     assert changed <= {"evaluate@zeroshot", "report", "scan"} and "evaluate@zeroshot" in changed
     params = yaml.safe_load((work / "params.yaml").read_text())
     assert params["evaluate"]["tasks"]["zeroshot"]["prompt"] == "the sound of {}"
-    _run(["git", "checkout", "--", "."], work, env)  # back to the committed state for the next test
+    run(["git", "checkout", "--", "."], work, env)  # back to the committed state for the next test
 
 
 @pytest.fixture
@@ -156,23 +124,23 @@ def test_push_clone_pull_then_repro_does_nothing(project, tmp_path, request, kin
     if kind == "s3":
         endpoint = request.getfixturevalue("s3_server")
         env = {**env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}}
-        _run(dvc + ["remote", "add", "-f", "-d", name, "s3://blat-artifacts/cache"], work, env)
-        _run(dvc + ["remote", "modify", name, "endpointurl", endpoint], work, env)
+        run(dvc + ["remote", "add", "-f", "-d", name, "s3://blat-artifacts/cache"], work, env)
+        run(dvc + ["remote", "modify", name, "endpointurl", endpoint], work, env)
     else:
-        _run(dvc + ["remote", "add", "-f", "-d", name, str(tmp_path / "remote")], work, env)
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", f"remote {name}"], work, env)
-    pushed = _run(dvc + ["push"], work, env)
+        run(dvc + ["remote", "add", "-f", "-d", name, str(tmp_path / "remote")], work, env)
+    run(["git", "add", "-A"], work, env)
+    run(["git", "commit", "-qm", f"remote {name}"], work, env)
+    pushed = run(dvc + ["push"], work, env)
     assert re.search(r"\d+ files? pushed", pushed), pushed
 
     clone = tmp_path / "clone"
-    _run(["git", "clone", "-q", str(work), str(clone)], tmp_path, env)
+    run(["git", "clone", "-q", str(work), str(clone)], tmp_path, env)
     model = Path("data") / "models" / "blat_stage2" / "blat.safetensors"
     assert not (clone / model).exists()
-    _run(dvc + ["pull"], clone, env)
+    run(dvc + ["pull"], clone, env)
     assert (clone / model).read_bytes() == (work / model).read_bytes()
-    assert _ran(_run(dvc + ["repro"], clone, env)) == {"scan"}
-    stages_listed = re.findall(r"^(\S[^:\n]*):\s*$", _run(dvc + ["status"], clone, env), re.M)
+    assert _ran(run(dvc + ["repro"], clone, env)) == {"scan"}
+    stages_listed = re.findall(r"^(\S[^:\n]*):\s*$", run(dvc + ["status"], clone, env), re.M)
     assert stages_listed == ["scan"]  # "always changed", and nothing else
     print(f"{kind} remote round trip (push, clone, pull, repro): {time.perf_counter() - started:.1f} s")
 
@@ -186,10 +154,10 @@ def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path, tiny_co
     params = relocated(yaml.safe_load((work / "params.yaml").read_text()), external)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     dvc = [sys.executable, "-m", "dvc", "repro", "prepare@esc50", "prepare@us8k"]
-    assert _ran(_run(dvc, work, env)) == {"scan", "prepare@esc50", "prepare@us8k"}
-    assert _ran(_run(dvc, work, env)) == {"scan"}
+    assert _ran(run(dvc, work, env)) == {"scan", "prepare@esc50", "prepare@us8k"}
+    assert _ran(run(dvc, work, env)) == {"scan"}
 
     target = sorted((external / "esc50" / "audio").glob("*.wav"))[0]
     samples, rate = sf.read(target, dtype="float32")
     sf.write(target, np.roll(samples, 1234), rate, subtype="PCM_16")  # same size, other content
-    assert _ran(_run(dvc, work, env)) == {"scan", "prepare@esc50"}
+    assert _ran(run(dvc, work, env)) == {"scan", "prepare@esc50"}
