@@ -5,7 +5,7 @@ check a machine (`blat doctor`). Run `blat <command> --help` for each command's 
     blat search "a dog barks" --index index.parquet -k 10
     blat classify AUDIO_DIR --labels labels.txt --model data/models/blat_stage2 --out predictions.csv
     blat caption AUDIO_DIR --captioner data/models/captioner_tags --tagger data/models/tagger
-    blat serve --index index.parquet --labels labels.txt      # a local search page at http://127.0.0.1:8000/
+    blat serve --index index.parquet --audio-root AUDIO_DIR   # a local search page at http://127.0.0.1:8000/
     blat import-blat blat_cnn14_bertm.pth --text-folder /models/bert-medium --out data/models/blat_official
     blat fetch esc50 --root /data/esc50
     blat doctor
