@@ -4,8 +4,8 @@ generates at paper size (int16 shards, 32 kHz, 10 s clips, 6,144 clips):
   1. pre-training through the real code path (`blat_core.train.pretrain.pretrain`: the stage's loader, tokenizer,
      step, schedule and logging), eager vs compiled (BLAT_COMPILE=1), with the share of step time spent
      waiting for data; and the loader alone (clips/s);
-  2. frame-feature extraction (`blat_core.data.features.extract`, the `features` stage's work) clips/s;
-  3. batched beam-3 synthesis (`blat_core.data.synthesis.caption_frames`) clips/s;
+  2. frame-feature extraction (`blat_core.bootstrap.features.extract`, the `features` stage's work) clips/s;
+  3. batched beam-3 synthesis (`blat_core.bootstrap.synthesis.caption_frames`) clips/s;
   4. captioner training (`blat_core.train.captioner` one epoch) clips/s;
   5. the `gpu` tests (`pytest -m gpu tests/test_gpu.py`).
 
@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from blat_core.data import batching  # noqa: E402
 from blat_core.data.shards import ShardWriter  # noqa: E402
+from blat_core.distributed import Ranks  # noqa: E402
 from blat_core.train import checkpointing, loop, sampling  # noqa: E402
-from blat_core.train.distributed import Ranks  # noqa: E402
 
 SIZES = {
     "paper": {"clips": 6144, "seconds": 10.0, "rate": 32000, "channels": [64, 128, 256, 512, 1024, 2048],
@@ -184,7 +184,7 @@ def loader_rate(size: dict, prepared: Path, device, batches: int) -> dict:
 
 # ---------------------------------------------------------------- 2-4. features, synthesis, captioner
 def features_rate(size: dict, prepared: Path, text_folder: Path, work: Path, device) -> dict:
-    from blat_core.data.features import FeaturesParams, extract
+    from blat_core.bootstrap.features import FeaturesParams, extract
     from blat_core.data.prepared import PreparedDataset
 
     tower = build_model(size, text_folder).audio_encoder.to(device).eval()
@@ -209,7 +209,7 @@ def synthesis_rate(size: dict, device) -> dict:
     vocab = Vocabulary.build([" ".join(WORDS)])
     classes = [(f"/m/{i}", f"class {i}") for i in range(527)]
     model = Captioner(feature_dim=size["channels"][-1], vocab_size=len(vocab), num_tags=527).to(device).eval()
-    captioner = LoadedCaptioner(model, vocab, classes, "random")
+    captioner = LoadedCaptioner(model, vocab, classes, "random", 3, 20)
     arrays, tags = _frames(size["beam_clips"], size), [[classes[i % 527][0]] for i in range(size["beam_clips"])]
     batch = size["beam_batch"]
     caption_frames(captioner, arrays[:batch], tags[:batch], 3, 20, device)  # warm-up

@@ -13,7 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Packages that import their modules by discovery (pkgutil), not by import statements.
-DISCOVERED = {"blat_core/data/datasets/__init__.py"}
+DISCOVERED = {"blat_core/data/datasets/__init__.py", "blat_core/data/demo/recipes/__init__.py"}
 
 
 def imported_names(path: Path, root: Path = ROOT) -> set[str]:

@@ -12,12 +12,12 @@ import logging
 from pathlib import Path
 
 from blat_core import compute
-from blat_core.data.features import FeaturesParams, extract
+from blat_core.bootstrap.features import FeaturesParams, extract
 from blat_core.data.prepared import PreparedDataset
+from blat_core.distributed import Ranks
 from blat_core.models.audio.encoder import load_audio_encoder
 from blat_core.params import ParamsError, load_section
 from blat_core.runtime import loader_workers, run_main, setup_logging
-from blat_core.train.distributed import Ranks
 
 log = logging.getLogger("features")
 

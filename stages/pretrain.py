@@ -20,10 +20,10 @@ import logging
 from pathlib import Path
 
 from blat_core.atomic import write_json
+from blat_core.distributed import Ranks
 from blat_core.models.text.encoder import TextEncoderParams
 from blat_core.params import load_section
 from blat_core.runtime import loader_workers, run_main, setup_logging
-from blat_core.train.distributed import Ranks
 from blat_core.train.pretrain import PretrainParams, StageInputs, run_stage
 
 log = logging.getLogger("pretrain")

@@ -16,18 +16,12 @@ from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
 from blat_core.data.prepare import PrepareParams
-from blat_core.data.synthesis import SynthesizeParams
 from blat_core.eval.claims import claims
-from blat_core.eval.deviations import Settings
+from blat_core.eval.deviations import load_settings
 from blat_core.eval.figures import Inputs, draw_all, read_curve
-from blat_core.eval.report import PAPER, ReportContext, render
-from blat_core.eval.tasks import TASKS
-from blat_core.models.audio.encoder import AudioEncoderParams
-from blat_core.models.text.encoder import TextEncoderParams
-from blat_core.params import from_dict, load_params_file, load_section
+from blat_core.eval.report import PAPER, ReportContext, corpus_words, render
+from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
-from blat_core.train.captioner import CaptionerParams
-from blat_core.train.pretrain import PretrainParams
 
 log = logging.getLogger("report")
 CURVE = "plots/metrics/val/geometric_mean.tsv"  # in each pre-training stage's DVCLive folder
@@ -36,28 +30,6 @@ DETAILS = "details/evaluate_zeroshot.json"  # per-class zero-shot results (the E
 SOURCES = ("captioning_synthetic", "pretrain_stage1", "pretrain_stage2", "pretrain_realonly",
            "evaluate_retrieval", "evaluate_zeroshot", "evaluate_linear_probe", "evaluate_finetune",
            "evaluate_retrieval_finetune", "evaluate_captioning")  # fmt: skip
-
-
-def settings(params_file: Path) -> Settings:
-    """The params sections the report's deviations and empty-cell reasons are computed from."""
-    tasks = load_params_file(params_file).get("evaluate", {}).get("tasks", {})
-    prepare = load_section(params_file, "prepare", PrepareParams)
-    return Settings(
-        pretrain=load_section(params_file, "pretrain", PretrainParams),
-        synthesize=load_section(params_file, "synthesize", SynthesizeParams),
-        captioner=load_section(params_file, "captioner", CaptionerParams),
-        audio_encoder=load_section(params_file, "audio_encoder", AudioEncoderParams),
-        text_encoder=load_section(params_file, "text_encoder", TextEncoderParams),
-        sample_rate=prepare.sample_rate,
-        tasks={name: from_dict(TASKS[name].params, data, f"evaluate.tasks.{name}") for name, data in tasks.items()},
-    )
-
-
-def corpus_words(params_file: Path) -> tuple[str, bool]:
-    """(the corpus in words, whether it is the demo corpus): the demo when the dataset roots are make_demo's."""
-    demo = "data/demo" in json.dumps(load_params_file(params_file).get("prepare", {}))
-    words = "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
-    return words, demo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,8 +48,8 @@ def main(argv: list[str] | None = None) -> None:
             metrics[stem] = json.loads(path.read_text())
         else:
             log.warning("%s is missing: its table cells say so", path)
-    words, demo = corpus_words(args.params)
-    ctx = ReportContext(words, settings(args.params), demo)
+    demo = load_section(args.params, "prepare", PrepareParams).reads_demo_corpus
+    ctx = ReportContext(corpus_words(demo), load_settings(args.params), demo)
     details_file = args.metrics / DETAILS
     inputs = Inputs(
         metrics=metrics,

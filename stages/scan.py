@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from blat_core.atomic import atomic_path, write_json
-from blat_core.data.datasets import YOUTUBE
+from blat_core.data.datasets import joined_datasets
 from blat_core.data.prepare import PrepareParams
 from blat_core.data.sources import audio_listing, metadata_fingerprint
 from blat_core.params import load_section
@@ -32,7 +32,6 @@ def fingerprint(name: str, params: PrepareParams) -> tuple[dict, list[str]]:
     """Own metadata and audio listing, plus the metadata of the datasets it joins by YouTube id; and the
     listing itself."""
     source = params.source(name)
-    joins = [other for other in YOUTUBE if other != name and other in params.datasets]
     audio, files = audio_listing(source.audio_dir)
     result = {
         "dataset": name,
@@ -40,7 +39,7 @@ def fingerprint(name: str, params: PrepareParams) -> tuple[dict, list[str]]:
         "audio": audio,
         "joins": {
             other: metadata_fingerprint(params.source(other).meta_dir, params.source(other).audio_dir)
-            for other in (joins if name in YOUTUBE else [])
+            for other in joined_datasets(name, params.datasets)
         },
     }
     return result, files

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from blat_core import compute
 from blat_core.atomic import write_json
-from blat_core.data.synthesis import SynthesizeParams, run_synthesize
+from blat_core.bootstrap.synthesis import SynthesizeParams, run_synthesize
+from blat_core.distributed import Ranks
 from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
-from blat_core.train.distributed import Ranks
 
 log = logging.getLogger("synthesize")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from blat_core.atomic import write_json
 from blat_core.data.prepared import PreparedDataset
-from blat_core.eval.caption_metrics import human_scores
+from blat_core.eval.metrics.captions import human_scores
 from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
 from blat_core.train.captioner import CaptionerParams

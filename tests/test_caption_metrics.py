@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blat_core.eval.caption_metrics import LocalModels, caption_scores, ptb_tokenize
+from blat_core.eval.metrics.captions import LocalModels, caption_scores, ptb_tokenize
 
 REFERENCES = {
     "a": [
@@ -73,7 +73,7 @@ def test_meteor_reuses_one_java_process_and_restarts_a_dead_one():
     and scores the same; each score equals a fresh pycocoevalcap scorer's."""
     from pycocoevalcap.meteor.meteor import Meteor
 
-    from blat_core.eval import caption_metrics
+    from blat_core.eval.metrics import captions as caption_metrics
 
     gts = ptb_tokenize(REFERENCES)
     res = ptb_tokenize({k: [v] for k, v in CANDIDATES.items()})
@@ -94,7 +94,7 @@ def test_meteor_reuses_one_java_process_and_restarts_a_dead_one():
 def test_a_meteor_call_that_fails_stops_its_process_and_the_next_call_starts_fresh():
     import gc
 
-    from blat_core.eval import caption_metrics
+    from blat_core.eval.metrics import captions as caption_metrics
 
     gts = ptb_tokenize(REFERENCES)
     res = ptb_tokenize({k: [v] for k, v in CANDIDATES.items()})

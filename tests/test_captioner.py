@@ -11,7 +11,8 @@ from blat_core.models.captioner.beam_search import beam_search, beam_search_one
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary, tokenize
 from blat_core.train import checkpointing
-from blat_core.train.captioner import CaptionData, CaptionerParams, lr_multiplier, train_captioner
+from blat_core.train.captioner import CaptionData, CaptionerParams, train_captioner
+from blat_core.train.schedules import warmup_exponential
 
 
 def test_tokenize_and_vocabulary_round_trip(tmp_path):
@@ -119,7 +120,7 @@ def test_captioner_training_resumes_to_the_same_result(tmp_path):
 
 def test_lr_multiplier_warms_up_then_decays_to_final_lr():
     """Linear warmup to 1, then exponential decay that reaches final_lr/lr at the last step."""
-    assert lr_multiplier(0, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(0.1)
-    assert lr_multiplier(9, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
-    assert lr_multiplier(10, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
-    assert lr_multiplier(99, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0e-3)
+    assert warmup_exponential(0, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(0.1)
+    assert warmup_exponential(9, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
+    assert warmup_exponential(10, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0)
+    assert warmup_exponential(99, 100, 10, 5.0e-4, 5.0e-7) == pytest.approx(1.0e-3)

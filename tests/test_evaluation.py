@@ -8,8 +8,9 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, average_precision_score
 
+from blat_core.data.labelled import LabelledClips
 from blat_core.eval import classification
-from blat_core.eval.classification import LabelledClips
+from blat_core.eval.metrics import classification as metrics
 from blat_core.params import ParamsError
 from stages.evaluate import load_task
 
@@ -28,9 +29,9 @@ def test_accuracy_and_map_match_scikit_learn():
     targets[0] = 0
     scores = rng.random((50, 6))
     expected = np.mean([average_precision_score(targets[:, c], scores[:, c]) for c in range(6) if targets[:, c].any()])
-    assert classification.mean_average_precision(targets, scores)[0] == pytest.approx(expected)
+    assert metrics.mean_average_precision(targets, scores)[0] == pytest.approx(expected)
     single = np.eye(6, dtype=np.float32)[rng.integers(0, 6, 50)]
-    assert classification.accuracy(single, scores) == pytest.approx(accuracy_score(single.argmax(1), scores.argmax(1)))
+    assert metrics.accuracy(single, scores) == pytest.approx(accuracy_score(single.argmax(1), scores.argmax(1)))
 
 
 def test_zero_shot_on_planted_embeddings():
@@ -83,8 +84,8 @@ def test_only_the_clips_an_evaluation_uses_are_kept():
 
 def test_a_non_finite_class_score_names_the_clip():
     """Classification metrics refuse NaN/inf scores, naming the clip id of the bad row."""
-    data = classification.LabelledClips("esc50", ["a", "b", "c"], np.array([1, 1, 2]), np.array(["all"] * 3),
+    data = LabelledClips("esc50", ["a", "b", "c"], np.array([1, 1, 2]), np.array(["all"] * 3),
                                         ["dog", "cat"], np.eye(2, dtype=np.float32)[[0, 1, 0]])  # fmt: skip
     scores = np.array([[1.0, 0.0], [np.inf, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="non-finite score in clip b"):
-        classification.score(data, np.ones(3, dtype=bool), scores)
+        data.score(np.ones(3, dtype=bool), scores)

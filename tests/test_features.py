@@ -13,11 +13,12 @@ import pytest
 import torch
 import yaml
 
-from blat_core.data.features import FeaturesParams, FrameFeatures, extract
+from blat_core.bootstrap.features import FeaturesParams, extract
+from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset
+from blat_core.distributed import Ranks
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder, load_audio_encoder
 from blat_core.models.checkpoints import save_model
-from blat_core.train.distributed import Ranks
 from tests.conftest import ROOT, project_params
 
 ENCODER = AudioEncoderParams(name="cnn14", channels=[4, 8, 16, 32, 64, 64])

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from blat_core.eval.caption_metrics import LocalModels, caption_scores
-from blat_core.eval.fense import ErrorDetector, Fense
+from blat_core.eval.metrics.captions import LocalModels, caption_scores
+from blat_core.eval.metrics.fense import ErrorDetector, Fense
 from blat_core.models.text.encoder import resolve_folder
 from tests.helpers.tiny_biencoder import make_text_folder
 

@@ -10,8 +10,8 @@ import shutil
 import numpy as np
 import yaml
 
-from blat_core.eval.classification import per_class
 from blat_core.eval.figures import FIGURES
+from blat_core.eval.metrics.classification import per_class
 from stages import report as report_stage
 from tests.conftest import ROOT
 from tests.test_report import FIXTURE

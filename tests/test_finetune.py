@@ -9,14 +9,14 @@ import numpy as np
 import torch
 
 from blat_core import compute
+from blat_core.data.labelled import labelled_clips
 from blat_core.data.pairs import RetrievalSet, caption_pairs
 from blat_core.data.prepared import PreparedDataset
-from blat_core.eval.classification import labelled_clips
+from blat_core.distributed import Ranks
 from blat_core.eval.tasks.retrieval import RetrievalFineTuneTask, finetune_run
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
 from blat_core.models.text.encoder import Tokenizer
 from blat_core.train import checkpointing
-from blat_core.train.distributed import Ranks
 from blat_core.train.finetune import score_classifier, train_classifier
 from blat_core.train.pretrain import contrastive_training
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder

@@ -69,9 +69,9 @@ class _Frames:
 
 
 def test_no_training_reader_sees_the_clip(overlapping, monkeypatch, tmp_path):
+    from blat_core.bootstrap.synthesis import select_clips
     from blat_core.data.pairs import caption_pairs, synthetic_pairs
     from blat_core.data.prepared import read_classes
-    from blat_core.data.synthesis import select_clips
     from blat_core.eval.tasks import captioning as table4
     from blat_core.train import captioner, tagger
     from blat_core.train.tagger import TaggerParams
@@ -120,7 +120,7 @@ def test_no_training_reader_sees_the_clip(overlapping, monkeypatch, tmp_path):
 def test_classification_training_folds_skip_held_out_clips(overlapping):
     """Linear probe and fine-tuning train on evaluation_sets' train masks: a held-out AudioSet training clip is in
     no train mask (it may still be scored where it is a test clip)."""
-    from blat_core.eval.classification import labelled_clips
+    from blat_core.data.labelled import labelled_clips
 
     folders, flagged = overlapping
     data = labelled_clips(PreparedDataset(folders["audioset"]))

@@ -15,13 +15,13 @@ import torch.nn.functional as F
 from blat_core import compute
 from blat_core.data.pairs import RetrievalSet, caption_pairs
 from blat_core.data.prepared import PreparedDataset
+from blat_core.distributed import Ranks
 from blat_core.models.biencoder import ContrastiveLoss
 from blat_core.models.blat_model import load_blat, save_blat
 from blat_core.models.checkpoints import CheckpointError
 from blat_core.models.embed import embed_captions, embed_clips
 from blat_core.models.text.encoder import Tokenizer
 from blat_core.train import checkpointing
-from blat_core.train.distributed import Ranks
 from blat_core.train.pretrain import PretrainParams, StageSchedule, pretrain
 from tests.conftest import ROOT
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder, tiny_config

@@ -1,6 +1,7 @@
-"""Datasets are recipes: each module in blat_core/data/datasets/ is found by name and complete, and a new
-dataset is one new module (tests/helpers/toy_recipe.py) that runs from demo files to a prepared,
-scorable classification set without touching any other module."""
+"""Datasets are recipes: each module in blat_core/data/datasets/ is found by name and complete, its demo half
+in blat_core/data/demo/recipes/ too, and a new dataset is one recipe plus one demo module
+(tests/helpers/toy_recipe.py) that runs from demo files to a prepared, scorable classification set without
+touching any other module."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from blat_core.data import datasets
 from blat_core.data.datasets import RECIPES
+from blat_core.data.demo.recipes import DEMOS
 from tests.conftest import ROOT, project_params
 
 
@@ -19,6 +21,8 @@ def test_every_recipe_module_is_registered_under_its_module_name():
     modules = {p.stem for p in (ROOT / "blat_core" / "data" / "datasets").glob("*.py")} - {"__init__", "common"}
     assert set(RECIPES) == modules
     assert list(RECIPES) == [r.name for r in sorted(RECIPES.values(), key=lambda r: r.order)]
+    demo_modules = {p.stem for p in (ROOT / "blat_core" / "data" / "demo" / "recipes").glob("*.py")} - {"__init__"}
+    assert set(DEMOS) == demo_modules == modules  # every dataset has its demo half, under the same name
 
 
 def test_every_recipe_is_complete_and_matches_the_params():
@@ -26,7 +30,7 @@ def test_every_recipe_is_complete_and_matches_the_params():
     params = project_params()
     assert set(params["prepare"]["datasets"]) == set(RECIPES)
     assert set(params["demo"]["sample_rates"]) == set(RECIPES)
-    sizes = {key for recipe in RECIPES.values() for key in recipe.demo_sizes}
+    sizes = {key for demo in DEMOS.values() for key in demo.sizes}
     assert sizes == set(params["demo"]["sizes"])
     for name, recipe in RECIPES.items():
         recipe.read.__call__  # noqa: B018  (a callable reader)
@@ -44,22 +48,23 @@ def test_a_new_dataset_is_one_module(tmp_path, monkeypatch):
     """The toy recipe, registered, plans and writes demo files, prepares, and scores as a classification set."""
     from blat_core.data.demo.corpus import DemoParams, render_corpus
     from blat_core.data.demo.planning import Planner
+    from blat_core.data.labelled import labelled_clips
     from blat_core.data.prepare import DatasetSource, PrepareParams, prepare_dataset
     from blat_core.data.prepared import PreparedDataset
-    from blat_core.eval.classification import labelled_clips
     from blat_core.params import from_dict
     from tests.helpers import toy_recipe
 
     monkeypatch.setitem(RECIPES, "toy", toy_recipe.RECIPE)
+    monkeypatch.setitem(DEMOS, "toy", toy_recipe.DEMO)
     demo = project_params()["demo"]
     demo["sizes"] |= {"toy_train": 6, "toy_test": 4}
     demo["sample_rates"]["toy"] = 16000
     p = from_dict(DemoParams, demo | {"scale": 1.0}, "demo")
     planner = Planner(p)
-    toy_recipe.RECIPE.plan_demo(planner, {})
+    toy_recipe.DEMO.plan(planner, {})
     root = tmp_path / "demo"
     placed = render_corpus(planner.corpus, root, workers=1)
-    toy_recipe.RECIPE.write_demo(planner.corpus.rows["toy"], placed, root, p.seed)
+    toy_recipe.DEMO.write(planner.corpus.rows["toy"], placed, root, p.seed)
 
     source = DatasetSource(meta=str(root / "toy"), audio=str(root / "toy" / "clips"), audio_pattern="{split}/{file}")
     prepare = from_dict(PrepareParams, project_params()["prepare"], "prepare")

@@ -9,10 +9,12 @@ import copy
 import pytest
 import yaml
 
+from blat_core.data.prepare import PrepareParams
 from blat_core.eval.cells import NOT_RUN
 from blat_core.eval.claims import claims
-from blat_core.eval.report import ReportContext, render
-from stages.report import settings
+from blat_core.eval.deviations import load_settings as settings
+from blat_core.eval.report import ReportContext, corpus_words, render
+from blat_core.params import load_section
 from tests.conftest import ROOT
 
 
@@ -131,7 +133,6 @@ def test_a_paper_profile_report_says_what_it_ran_on_and_prints_no_machine_path(t
     folder's name and its config's shape, not by where it is on this machine."""
     from transformers import BertConfig
 
-    from stages.report import corpus_words
 
     folder = tmp_path / "machine-specific" / "bert-medium"
     BertConfig(hidden_size=512, num_hidden_layers=8, num_attention_heads=8, intermediate_size=2048).save_pretrained(
@@ -140,12 +141,14 @@ def test_a_paper_profile_report_says_what_it_ran_on_and_prints_no_machine_path(t
     params["text_encoder"]["folder"] = str(folder)
     path = tmp_path / "params.paper.yaml"
     path.write_text(yaml.safe_dump(params))
-    words, demo = corpus_words(path)
+    demo = load_section(path, "prepare", PrepareParams).reads_demo_corpus
+    words = corpus_words(demo)
     text = render(FIXTURE, ReportContext(words, settings(path), demo))
     opening = text.split("## ")[0]
     assert not demo and "demo" not in opening and "prepare.datasets" in opening
     assert "a local folder `bert-medium` (8 layers, hidden 512, 8 heads, vocabulary 30522)" in text
     assert str(tmp_path) not in text and "machine-specific" not in text
-    demo_words, is_demo = corpus_words(ROOT / "params.yaml")
+    is_demo = load_section(ROOT / "params.yaml", "prepare", PrepareParams).reads_demo_corpus
+    demo_words = corpus_words(is_demo)
     assert is_demo and "the claims below are what the demo can test" in render(
         FIXTURE, ReportContext(demo_words, settings(ROOT / "params.yaml"), is_demo))  # fmt: skip

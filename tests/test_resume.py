@@ -43,10 +43,10 @@ def test_a_fix_outside_the_training_math_resumes_and_says_so(tree, caplog):
     with caplog.at_level(logging.WARNING):
         assert checkpointer().load()["step"] == 7
     assert not caplog.records
-    _edit(root / "blat_core" / "eval" / "retrieval.py")  # validation scoring: imported, not training math
+    _edit(root / "blat_core" / "eval" / "metrics" / "retrieval.py")  # validation scoring: imported, not training math
     with caplog.at_level(logging.WARNING):
         assert checkpointer().load()["step"] == 7
-    assert "resuming" in caplog.text and "blat_core/eval/retrieval.py" in caplog.text
+    assert "resuming" in caplog.text and "blat_core/eval/metrics/retrieval.py" in caplog.text
 
 
 def test_a_change_to_the_loss_restarts_and_names_the_file(tree, caplog):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blat_core.eval.retrieval import ranks_audio_to_text, ranks_text_to_audio, retrieval_metrics
+from blat_core.eval.metrics.retrieval import ranks_audio_to_text, ranks_text_to_audio, retrieval_metrics
 
 FIVE = np.repeat(np.arange(4), 5)  # 4 clips x 5 captions, caption j belongs to clip j // 5
 

@@ -12,15 +12,16 @@ import pytest
 import torch
 import yaml
 
+from blat_core.bootstrap.features import FeaturesParams, extract
+from blat_core.bootstrap.synthesis import REASONS, SynthesizeParams, select_clips, synthesize
 from blat_core.data.datasets import recipe
-from blat_core.data.features import FeaturesParams, FrameFeatures, extract
+from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset, read_classes
-from blat_core.data.synthesis import REASONS, SynthesizeParams, select_clips, synthesize
+from blat_core.distributed import Ranks
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
 from blat_core.models.captioner.io import load_captioner, save_captioner
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
-from blat_core.train.distributed import Ranks
 from tests.conftest import ROOT, project_params
 from tests.test_features import _free_port
 
@@ -42,7 +43,8 @@ def inputs(prepared, tmp_path_factory):
     config = {"feature_dim": 64, "vocab_size": len(vocab), "num_tags": len(classes), "use_tags": True}
     config.update(hidden=16, d_model=16, heads=2, ffn=32)
     (root / "captioner").mkdir()
-    save_captioner(root / "captioner", Captioner(**config).state_dict(), config, vocab, classes, {})
+    decoding = {"beam": 3, "max_tokens": 20}  # as the captioner params record them
+    save_captioner(root / "captioner", Captioner(**config).state_dict(), config, vocab, classes, decoding)
     return audioset, audiocaps, root / "features", root / "captioner"
 
 

@@ -16,9 +16,9 @@ SECTIONS = {  # params section -> the strict dataclass its stages load it into
     "prepare": "blat_core.data.prepare:PrepareParams",
     "audio_encoder": "blat_core.models.audio.encoder:AudioEncoderParams",
     "tagger": "blat_core.train.tagger:TaggerParams",
-    "features": "blat_core.data.features:FeaturesParams",
+    "features": "blat_core.bootstrap.features:FeaturesParams",
     "captioner": "blat_core.train.captioner:CaptionerParams",
-    "synthesize": "blat_core.data.synthesis:SynthesizeParams",
+    "synthesize": "blat_core.bootstrap.synthesis:SynthesizeParams",
     "text_encoder": "blat_core.models.text.encoder:TextEncoderParams",
     "pretrain": "blat_core.train.pretrain:PretrainParams",
 }

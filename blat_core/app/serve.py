@@ -126,7 +126,7 @@ class Searcher:
             return None
         from blat_core.app.cli.caption import frames_and_tags
         from blat_core.data.audio import load_clip
-        from blat_core.models.captioner.inference import caption_frames
+        from blat_core.models.captioner.inference import TAG_THRESHOLD, caption_frames
 
         tower, meta = self.tagger
         path = self.audio_path(i)
@@ -137,8 +137,9 @@ class Searcher:
         if wave is None:
             return f"(unreadable: {reason})", []
         uses_tags = self.captioner.model.tags is not None
-        frames, tag_lists = frames_and_tags(tower, meta, [wave], uses_tags, None, 0.3, self.device)
-        captions, _ = caption_frames(self.captioner, frames, tag_lists, 3, 20, self.device)
+        frames, tag_lists = frames_and_tags(tower, meta, [wave], uses_tags, None, TAG_THRESHOLD, self.device)
+        captions, _ = caption_frames(self.captioner, frames, tag_lists, self.captioner.beam, self.captioner.max_tokens,
+                                     self.device)  # fmt: skip
         names = dict(self.captioner.classes)
         return captions[0], [names.get(m, m) for m in tag_lists[0]]
 

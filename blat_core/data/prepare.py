@@ -31,6 +31,9 @@ from blat_core.runtime import die_with_parent
 
 log = logging.getLogger(__name__)
 
+DEMO_ROOT = "data/demo"  # make_demo's output folder (dvc.yaml)
+
+
 @dataclass
 class DatasetSource:
     """Where one dataset lives. Either `root`, the folder holding its metadata and audio as downloaded
@@ -67,6 +70,11 @@ class PrepareParams:
         if self.min_seconds >= self.max_seconds:
             raise ParamsError(f"prepare.min_seconds ({self.min_seconds}) must be below prepare.max_seconds "
                               f"({self.max_seconds})")  # fmt: skip
+
+    @property
+    def reads_demo_corpus(self) -> bool:
+        """Whether the datasets are make_demo's (a root, metadata or audio folder under DEMO_ROOT)."""
+        return any(DEMO_ROOT in f"{s.root} {s.meta} {s.audio}" for s in self.datasets.values())
 
     def source(self, name: str) -> DatasetSource:
         if name not in RECIPES:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from blat_core.eval.cells import PRIMARY, REALONLY, SCRATCH, STAGE1, STAGE2
 from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
-from blat_core.eval.retrieval import DIRECTIONS
+from blat_core.eval.metrics.retrieval import DIRECTIONS
 from blat_core.eval.schema import result, results, synthetic_captions
 
 

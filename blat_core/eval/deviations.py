@@ -9,6 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from blat_core.bootstrap.synthesis import SynthesizeParams
+from blat_core.data.prepare import PrepareParams
+from blat_core.eval.tasks import TASKS
+from blat_core.models.audio.encoder import AudioEncoderParams
+from blat_core.models.text.encoder import TextEncoderParams
+from blat_core.params import from_dict, load_params_file, load_section
+from blat_core.train.captioner import CaptionerParams
+from blat_core.train.pretrain import PretrainParams
+
 PAPER_CHANNELS = [64, 128, 256, 512, 1024, 2048]
 PAPER_STEPS = {"stage1": 200_000, "stage2": 15_000}
 
@@ -24,6 +33,20 @@ class Settings:
     text_encoder: Any  # TextEncoderParams
     sample_rate: int  # prepare.sample_rate
     tasks: dict[str, Any]  # evaluate.tasks.<name> -> its params
+
+
+def load_settings(params_file: Path) -> Settings:
+    """The params sections the report's deviations and empty-cell reasons are computed from."""
+    tasks = load_params_file(params_file).get("evaluate", {}).get("tasks", {})
+    return Settings(
+        pretrain=load_section(params_file, "pretrain", PretrainParams),
+        synthesize=load_section(params_file, "synthesize", SynthesizeParams),
+        captioner=load_section(params_file, "captioner", CaptionerParams),
+        audio_encoder=load_section(params_file, "audio_encoder", AudioEncoderParams),
+        text_encoder=load_section(params_file, "text_encoder", TextEncoderParams),
+        sample_rate=load_section(params_file, "prepare", PrepareParams).sample_rate,
+        tasks={name: from_dict(TASKS[name].params, data, f"evaluate.tasks.{name}") for name, data in tasks.items()},
+    )
 
 
 def text_tower_words(folder: str) -> str:

@@ -54,6 +54,11 @@ TIES = ("Ranks break ties against the true item (an item scored exactly as high 
         "of it); accuracy gives a tie to the first class.")  # fmt: skip
 
 
+def corpus_words(demo: bool) -> str:
+    """The corpus a run used, in the words the report opens with."""
+    return "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+
+
 @dataclass
 class ReportContext:
     """What the report needs besides the metrics: the corpus in words and the params in force."""

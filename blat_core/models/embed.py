@@ -1,4 +1,5 @@
-"""Deterministic embeddings with a bi-encoder: every clip whole (never a random crop), eval mode."""
+"""Deterministic embeddings with a bi-encoder: every clip whole (never a random crop), eval mode; and the
+retrieval score of a bi-encoder on a retrieval set (validation and test)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import torch
 
 from blat_core import compute
 from blat_core.data import batching
+from blat_core.data.pairs import RetrievalSet
 from blat_core.data.prepared import PreparedDataset
+from blat_core.eval.metrics.retrieval import retrieval_metrics
 from blat_core.models.biencoder import BiEncoder
 
 
@@ -44,3 +47,10 @@ def embed_captions(model: BiEncoder, tokenizer, captions: list[str], batch_size:
             parts.append(model.encode_text(tokens["input_ids"], tokens["attention_mask"]).float().cpu())
     model.train(was_training)
     return torch.cat(parts) if parts else torch.empty(0, model.embed_dim)
+
+
+def score_retrieval(model, tokenizer, test: RetrievalSet, batch_size: int, device, workers: int = 0) -> dict:
+    """`retrieval_metrics` of a bi-encoder on a retrieval set: full clips, eval mode (validation and test)."""
+    audio = embed_clips(model, test.prepared, test.audio_ids, batch_size, device, workers)
+    text = embed_captions(model, tokenizer, test.captions, batch_size, device)
+    return retrieval_metrics(audio @ text.t(), test.caption_audio)

@@ -17,13 +17,13 @@ from blat_core import compute
 from blat_core.atomic import atomic_path
 from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset, multi_hot, read_classes
-from blat_core.eval.caption_metrics import caption_scores, cider
-from blat_core.models.captioner.beam_search import beam_search
+from blat_core.eval.metrics.captions import caption_scores, cider
+from blat_core.models.captioner.inference import caption_batch, pad_frames
 from blat_core.models.captioner.io import save_captioner
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.params import bounded
-from blat_core.train import checkpointing, loop, sampling
+from blat_core.train import checkpointing, loop, sampling, schedules
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CaptionerParams:
     fense_echecker_encoder_dir: str = ""
 
     def local_models(self):
-        from blat_core.eval.caption_metrics import LocalModels
+        from blat_core.eval.metrics.captions import LocalModels
 
         return LocalModels(self.corenlp_dir, self.fense_sbert_dir, self.fense_echecker, self.fense_echecker_encoder_dir)
 
@@ -67,19 +67,8 @@ class CaptionData:
     captions: list[list[str]]
 
     def batch(self, indices, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        lengths = torch.tensor([len(self.frames[i]) for i in indices])
-        frames = torch.zeros(len(indices), int(lengths.max()), self.frames[indices[0]].shape[1])
-        for row, i in enumerate(indices):
-            frames[row, : lengths[row]] = torch.from_numpy(self.frames[i].astype(np.float32))
+        frames, lengths = pad_frames([self.frames[i] for i in indices])
         return frames.to(device), lengths, torch.from_numpy(self.tags[list(indices)]).to(device)
-
-
-def lr_multiplier(step: int, total: int, warmup: int, lr: float, final_lr: float) -> float:
-    """Linear warmup to 1, then exponential decay reaching final_lr / lr at the last step."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - 1 - warmup)
-    return (final_lr / lr) ** min(1.0, progress)
 
 
 def token_batch(vocab: Vocabulary, captions: list[str], device) -> torch.Tensor:
@@ -142,7 +131,7 @@ def train_captioner(
 
     schedule = loop.LoopSchedule(
         total,
-        lambda step: lr_multiplier(step, total, p.warmup_steps, p.lr, p.final_lr),
+        lambda step: schedules.warmup_exponential(step, total, p.warmup_steps, p.lr, p.final_lr),
         log_every=steps_per_epoch,
         checkpoint_every=steps_per_epoch,
         evaluate_every=steps_per_epoch,
@@ -203,10 +192,8 @@ def generate(
     out = {}
     for start in range(0, len(data.ids), batch_size):
         indices = list(range(start, min(len(data.ids), start + batch_size)))
-        frames, lengths, tags = data.batch(indices, device)
-        with compute.autocast(device):
-            tokens, _ = beam_search(model, frames, lengths, tags, vocab.start, vocab.end, p.beam, p.max_tokens)
-        out.update({data.ids[i]: vocab.decode(t) for i, t in zip(indices, tokens, strict=True)})
+        captions, _ = caption_batch(model, vocab, *data.batch(indices, device), p.beam, p.max_tokens, device)
+        out.update({data.ids[i]: c for i, c in zip(indices, captions, strict=True)})
     return out
 
 

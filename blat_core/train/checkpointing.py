@@ -30,9 +30,9 @@ from blat_core.models.checkpoints import file_digest
 
 log = logging.getLogger(__name__)
 # The code that changes what training computes: a change here restarts a resumable run (paths under ROOT).
-TRAINING_MATH = ("blat_core/models/", "blat_core/train/", "blat_core/compute.py", "blat_core/data/batching.py",
-                 "blat_core/data/pairs.py", "blat_core/data/prepared.py", "blat_core/data/shards.py",
-                 "blat_core/data/features.py")  # fmt: skip
+TRAINING_MATH = ("blat_core/models/", "blat_core/train/", "blat_core/compute.py", "blat_core/distributed.py",
+                 "blat_core/data/batching.py", "blat_core/data/pairs.py", "blat_core/data/prepared.py",
+                 "blat_core/data/shards.py", "blat_core/data/features.py", "blat_core/data/labelled.py")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 
 from blat_core import compute
 from blat_core.data import batching
+from blat_core.data.labelled import LabelledClips
 from blat_core.data.prepared import PreparedDataset
-from blat_core.eval.classification import LabelledClips, score
-from blat_core.train import checkpointing, loop, sampling
+from blat_core.train import checkpointing, loop, sampling, schedules
 
 
 class TowerClassifier(torch.nn.Module):
@@ -78,7 +78,7 @@ def train_classifier(
         optimizer.step()
         return {"loss": loss.detach(), "batch_size": len(batch_targets)}
 
-    schedule = loop.LoopSchedule(steps, lambda step: 1.0, max(1, steps // 4), checkpoint_every)  # a constant LR
+    schedule = loop.LoopSchedule(steps, schedules.constant, max(1, steps // 4), checkpoint_every)
     reached = loop.train_steps(model, optimizer, batches, step_fn, schedule, checkpointer, stop_after=stop_after,
                                history=history)  # fmt: skip
     if reached < steps:
@@ -99,4 +99,4 @@ def score_classifier(
         with compute.autocast(device):
             embedding = model.tower.forward_embedding(wave, lengths)
         scores[indices.numpy()] = model.head(embedding.float()).cpu().numpy()
-    return score(data, test, scores)
+    return data.score(test, scores)

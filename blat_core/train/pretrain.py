@@ -24,14 +24,14 @@ from blat_core import compute
 from blat_core.atomic import atomic_path
 from blat_core.data import batching
 from blat_core.data.pairs import PairClips, Pairs, RetrievalSet, caption_pairs, synthetic_pairs
-from blat_core.eval.retrieval import score_retrieval
+from blat_core.distributed import Ranks
 from blat_core.models.biencoder import BiEncoder, ContrastiveLoss
 from blat_core.models.blat_model import build_biencoder, init_audio_from_tagger, load_blat, save_blat
 from blat_core.models.checkpoints import read_sidecar
+from blat_core.models.embed import score_retrieval
 from blat_core.models.text.encoder import TextEncoderParams, Tokenizer
 from blat_core.params import ParamsError, bounded
 from blat_core.train import checkpointing, loop, sampling, schedules
-from blat_core.train.distributed import Ranks
 
 log = logging.getLogger(__name__)
 

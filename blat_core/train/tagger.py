@@ -17,7 +17,7 @@ from blat_core import compute
 from blat_core.atomic import atomic_path, write_json
 from blat_core.data import batching
 from blat_core.data.prepared import PreparedDataset, multi_hot, read_classes
-from blat_core.eval.classification import label_frequency_map, mean_average_precision
+from blat_core.eval.metrics.classification import label_frequency_map, mean_average_precision
 from blat_core.models.audio.encoder import AudioEncoderParams, build_audio_encoder
 from blat_core.models.audio.panns import import_panns
 from blat_core.models.checkpoints import save_model

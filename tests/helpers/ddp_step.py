@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from blat_core.data.pairs import Pairs
+from blat_core.distributed import Ranks
 from blat_core.models.biencoder import ContrastiveLoss
 from blat_core.models.text.encoder import Tokenizer
-from blat_core.train.distributed import Ranks
 from blat_core.train.pretrain import StepParts, contrastive_step, local_batch_size
 from tests.helpers.tiny_biencoder import tiny_biencoder
 

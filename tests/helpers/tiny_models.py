@@ -32,5 +32,6 @@ def make_models(root: Path) -> Path:
     vocab = Vocabulary.build(["a dog barks", "rain falls on a roof", "a man speaks"])
     config = {"feature_dim": tagger.embedding_dim, "vocab_size": len(vocab), "num_tags": len(CLASSES), "use_tags": True}
     (root / "captioner").mkdir()
-    save_captioner(root / "captioner", Captioner(**config).state_dict(), config, vocab, CLASSES, {})
+    decoding = {"beam": 3, "max_tokens": 20}  # as the captioner params record them
+    save_captioner(root / "captioner", Captioner(**config).state_dict(), config, vocab, CLASSES, decoding)
     return root

@@ -1,6 +1,8 @@
-"""A dataset added the way docs/code.md says: this one module, dropped into blat_core/data/datasets/ as
-`toy.py`, is everything the library needs (plus `prepare.datasets.toy` and `demo.sizes/sample_rates`
-params). tests/test_recipes.py registers it and runs it from demo files to a classification dataset.
+"""A dataset added the way docs/code.md says: `RECIPE` (the reader and its roles, dropped into
+blat_core/data/datasets/ as `toy.py`) and `DEMO` (its demo half, blat_core/data/demo/recipes/toy.py) are
+everything the library needs (plus `prepare.datasets.toy` and `demo.sizes/sample_rates` params; the two
+live in one file here only because this is a test helper). tests/test_recipes.py registers both and runs
+them from demo files to a classification dataset.
 
 Toy: one label per clip, `toy.csv` with header `file,label,split`, audio under `clips/<split>/`.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 from blat_core.atomic import csv_text
 from blat_core.data.datasets import Classification, Recipe
 from blat_core.data.datasets.common import Problem, ReadResult, SourceRow, csv_rows, require
+from blat_core.data.demo.recipes import DemoRecipe
 
 
 def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
@@ -53,10 +56,8 @@ RECIPE = Recipe(
     read=read,
     pattern_fields={"file": "x.wav", "split": "train"},
     eval_splits=frozenset({"test"}),
-    plan_demo=plan_demo,
-    write_demo=write_demo,
-    demo_order=90,
-    demo_sizes=("toy_train", "toy_test"),
     classification=Classification(multi_label=False, primary_metric="accuracy", train_splits=("train",),
                                   test_split="test"),  # fmt: skip
 )
+
+DEMO = DemoRecipe(name="toy", plan=plan_demo, write=write_demo, order=90, sizes=("toy_train", "toy_test"))

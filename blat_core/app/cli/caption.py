@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from blat_core.app.cli.common import AudioFolder, UsageError, device_of, positive_int, probability, write_rows
+from blat_core.models.captioner.inference import TAG_THRESHOLD
 
 
 def add_parser(add, audio_options) -> None:
@@ -17,10 +18,10 @@ def add_parser(add, audio_options) -> None:
     sub.add_argument("--tagger", required=True, help="the tagger folder whose frame features the captioner was "
                      "trained on (data/models/tagger); it also predicts the tags when --tags is not given")  # fmt: skip
     sub.add_argument("--tags", help="AudioSet tags for every file, names or mids separated by ';' (default: predicted)")
-    sub.add_argument("--threshold", type=probability, default=0.3,
-                     help="tag probability threshold (default 0.3; at least the top tag is always used)")  # fmt: skip
-    sub.add_argument("--beam", type=positive_int, default=3)
-    sub.add_argument("--max-tokens", type=positive_int, default=20)
+    sub.add_argument("--threshold", type=probability, default=TAG_THRESHOLD,
+                     help=f"tag probability threshold (default {TAG_THRESHOLD}; at least the top tag is always used)")
+    sub.add_argument("--beam", type=positive_int, help="beam width (default: the captioner's own, from its params)")
+    sub.add_argument("--max-tokens", type=positive_int, help="longest caption in words (default: the captioner's own)")
     sub.add_argument("--batch-size", type=positive_int, default=16)
     sub.add_argument("--out", help="CSV to write (default: standard output)")
     sub.add_argument("--device", help="cpu, cuda, … (default: CUDA when present)")
@@ -52,7 +53,8 @@ def run(args) -> None:
             batch = slice(start, start + args.batch_size)
             frames, tag_lists = frames_and_tags(tower, tower_meta, waves[batch], uses_tags, mids, args.threshold,
                                                  device)  # fmt: skip
-            captions, _ = caption_frames(captioner, frames, tag_lists, args.beam, args.max_tokens, device)
+            captions, _ = caption_frames(captioner, frames, tag_lists, args.beam or captioner.beam,
+                                         args.max_tokens or captioner.max_tokens, device)  # fmt: skip
             rows += [[p, c, "; ".join(names.get(m, m) for m in t)]
                      for p, c, t in zip(paths[batch], captions, tag_lists, strict=True)]  # fmt: skip
     write_rows(args.out, ["path", "caption", "tags"], rows)

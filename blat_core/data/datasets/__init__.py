@@ -1,9 +1,11 @@
 """The datasets, one recipe module each (lhotse's recipes are the model): everything the library knows
-about a corpus — its metadata reader, splits and evaluation splits, audio-path placeholders, its role
-in the evaluation, and how the demo corpus plans and writes it — lives in `datasets/<name>.py`.
+about a real corpus — its metadata reader, splits and evaluation splits, audio-path placeholders and its
+role in the evaluation — lives in `datasets/<name>.py`. How the demo corpus imitates it lives apart, in
+`blat_core/data/demo/recipes/<name>.py`: nothing here imports demo code, so the stages that read real
+data do not depend on it.
 
 A recipe module defines `RECIPE = Recipe(...)`; this package finds them all, so adding a dataset is
-one new module (plus its `prepare.datasets.<name>` params and a test).
+one new module (plus its demo module, its `prepare.datasets.<name>` params and a test).
 """
 
 from __future__ import annotations
@@ -35,18 +37,13 @@ class Classification:
 class Recipe:
     """One dataset. `read(meta, pattern, joins)` parses its metadata folder (`joins`: the metadata folders
     of the datasets named in `joins`); `pattern_fields` are the placeholders its `audio_pattern` may use,
-    with example values; `plan_demo(planner, shared)` draws its demo clips and `write_demo(rows, placed,
-    root, seed)` writes its demo metadata in the real format, sized by its `demo.sizes` keys."""
+    with example values."""
 
     name: str
     order: int  # its place in listings (params, reports)
     read: Callable[[Path, str, dict[str, Path]], ReadResult]
     pattern_fields: dict[str, Any]
     eval_splits: frozenset[str]  # never used for training
-    plan_demo: Callable[..., None]
-    write_demo: Callable[..., None]
-    demo_order: int  # demo planning order: one seeded generator draws every dataset in turn
-    demo_sizes: tuple[str, ...]  # its keys in `demo.sizes`
     joins: tuple[str, ...] = ()
     youtube_eval_ids: Callable[[Path], list[tuple[str, str]]] | None = None  # keyed by YouTube id
     retrieval_target: bool = False  # a captioned test set scored by retrieval and captioning
@@ -78,6 +75,13 @@ def recipe(name: str) -> Recipe:
 def read_dataset(name: str, meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     """Dataset `name`'s rows and problems, read by its recipe."""
     return recipe(name).read(meta, pattern, joins)
+
+
+def joined_datasets(name: str, configured) -> list[str]:
+    """The datasets whose metadata preparing `name` reads: a YouTube-keyed set (AudioSet, AudioCaps, VGGSound)
+    joins every other configured one — AudioSet's tags by YouTube id, and the evaluation ids the leakage gate
+    holds out; any other set joins none."""
+    return [other for other in YOUTUBE if other != name and other in configured] if name in YOUTUBE else []
 
 
 def evaluation_youtube_ids(metas: dict[str, Path]) -> dict[str, list[str]]:

@@ -13,8 +13,6 @@ import yaml
 from blat_core import yaml_input
 from blat_core.data.datasets import Recipe
 from blat_core.data.datasets.common import MetadataError, Problem, ReadResult, SourceRow, read_text, require
-from blat_core.data.demo import labels
-from blat_core.data.demo.writers import captions, write
 
 
 def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
@@ -46,38 +44,10 @@ def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     return result
 
 
-# ---------------------------------------------------------------- demo
-def plan_demo(planner, shared: dict) -> None:
-    """Urban scenes (TAU file naming) with captions and tags from several annotators."""
-    p, rng = planner.p, planner.rng
-    cities = ["barcelona", "helsinki", "lisbon", "london", "lyon", "milan", "paris", "prague"]
-    scenes = ["street_traffic", "public_square", "park", "metro_station", "shopping_mall"]
-    for i in range(p.count("macs")):
-        name = f"{rng.choice(scenes)}-{rng.choice(cities)}-{1000 + i}-{40000 + 10 * i}-a.wav"
-        events = planner.events(tuple(labels.MACS), min(p.max_events, 2))
-        clip = planner.clip(f"macs/audio/{name}", ("macs", i), p.sample_rates["macs"], p.clip_seconds, events)
-        planner.corpus.add("macs", clip, {"filename": name})
-
-
-def write_demo(rows, placed, root: Path, seed: int) -> None:
-    files = []
-    for plan, r in rows:
-        events = placed[plan.path]
-        tags = sorted({labels.MACS[e.key] for e in events})
-        sentences = captions(seed, events, "audiocaps", 3, "macs", r["filename"])
-        annotations = [{"annotator_id": 100 + k, "sentence": s, "tags": list(tags)} for k, s in enumerate(sentences)]
-        files.append({"filename": r["filename"], "annotations": annotations})
-    write(root / "macs" / "metadata" / "MACS.yaml", yaml.safe_dump({"files": files}, sort_keys=False))
-
-
 RECIPE = Recipe(
     name="macs",
     order=40,
     read=read,
     pattern_fields={"filename": "x.wav"},
     eval_splits=frozenset(),
-    plan_demo=plan_demo,
-    write_demo=write_demo,
-    demo_order=50,
-    demo_sizes=("macs",),
 )

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from blat_core.atomic import csv_text
 from blat_core.data.datasets import Classification, Recipe
 from blat_core.data.datasets.common import Problem, ReadResult, SourceRow, csv_rows, require
-from blat_core.data.demo import labels
-from blat_core.data.demo.planning import youtube_id
-from blat_core.data.demo.writers import write
 
 
 def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
@@ -40,37 +36,12 @@ def eval_ids(meta: Path) -> list[tuple[str, str]]:
             if len(fields) == 4 and fields[3] == "test"]  # fmt: skip
 
 
-# ---------------------------------------------------------------- demo
-def plan_demo(planner, shared: dict) -> None:
-    """VGGSound clips; a tenth of its test clips are re-listed in AudioSet's training segments."""
-    p, rng, overlap = planner.p, planner.rng, []
-    for split in ("train", "test"):
-        for _ in range(p.count(f"vggsound_{split}")):
-            ytid, start, key = youtube_id(rng), int(rng.integers(0, 30)), str(rng.choice(list(labels.VGGSOUND)))
-            path = f"vggsound/audio/{ytid}_{start:06d}.flac"
-            clip = planner.clip(path, ("yt", ytid), p.sample_rates["vggsound"], p.clip_seconds, (key,))
-            row = {"youtube_id": ytid, "start": start, "label": labels.VGGSOUND[key], "split": split}
-            planner.corpus.add("vggsound", clip, row)
-            if split == "test" and len(overlap) < max(1, p.count("vggsound_test") // 10):
-                overlap.append((ytid, start, key))
-    shared["vggsound_in_audioset"] = overlap
-
-
-def write_demo(rows, placed, root: Path, seed: int) -> None:
-    lines = ([r["youtube_id"], r["start"], r["label"], r["split"]] for _, r in rows)
-    write(root / "vggsound" / "metadata" / "vggsound.csv", csv_text(lines))
-
-
 RECIPE = Recipe(
     name="vggsound",
     order=80,
     read=read,
     pattern_fields={"youtube_id": "x", "start": 0},
     eval_splits=frozenset({"test"}),
-    plan_demo=plan_demo,
-    write_demo=write_demo,
-    demo_order=10,
-    demo_sizes=("vggsound_train", "vggsound_test"),
     youtube_eval_ids=eval_ids,
     classification=Classification(multi_label=False, primary_metric="accuracy", train_splits=("train",),
                                   test_split="test"),  # fmt: skip

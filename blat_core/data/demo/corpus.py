@@ -18,6 +18,7 @@ from blat_core.data.datasets import RECIPES
 from blat_core.data.demo.captions import PlacedEvent
 from blat_core.data.demo.mixing import render_to_file
 from blat_core.data.demo.planning import Corpus, Planner
+from blat_core.data.demo.recipes import DEMOS
 from blat_core.params import ParamsError, bounded
 from blat_core.runtime import die_with_parent
 
@@ -36,12 +37,12 @@ class DemoParams:
     background_dbfs_max: float = bounded(le=-10.0)
     max_events: int = bounded(ge=1, le=3)
     uncaptioned_fraction: float = bounded(ge=0.0, le=1.0)
-    sizes: dict[str, int]  # clips per split, before `scale`: the keys the recipes' `demo_sizes` name
+    sizes: dict[str, int]  # clips per split, before `scale`: the keys the demo recipes' `sizes` name
     sample_rates: dict[str, int]  # Hz each dataset's files are written at (prepare resamples them)
 
     def __post_init__(self):
         """`sizes` and `sample_rates` are as strict as a dataclass: exactly the recipes' keys, in range."""
-        expected_sizes = {key for recipe in RECIPES.values() for key in recipe.demo_sizes}
+        expected_sizes = {key for demo in DEMOS.values() for key in demo.sizes}
         for section, found, expected, low in (("sizes", self.sizes, expected_sizes, 1),
                                               ("sample_rates", self.sample_rates, set(RECIPES), 8000)):  # fmt: skip
             for key in sorted(set(found) - expected):
@@ -58,13 +59,13 @@ class DemoParams:
 
 
 def plan_corpus(p: DemoParams) -> Corpus:
-    """Decide every clip: ids, splits, events and file names (no audio rendered yet). The recipes draw
-    from one generator in their `demo_order`; `shared` carries what one plans for another (AudioSet's
+    """Decide every clip: ids, splits, events and file names (no audio rendered yet). The demo recipes
+    draw from one generator in their `order`; `shared` carries what one plans for another (AudioSet's
     clips that AudioCaps captions, VGGSound's clips that AudioSet re-lists)."""
     _check(p)
     planner, shared = Planner(p), {}
-    for recipe in sorted(RECIPES.values(), key=lambda r: r.demo_order):
-        recipe.plan_demo(planner, shared)
+    for demo in DEMOS.values():  # in their order
+        demo.plan(planner, shared)
     return planner.corpus
 
 
@@ -99,6 +100,6 @@ def build_corpus(p: DemoParams, root: Path, workers: int | None = None) -> dict[
     """Plan, render and write the whole demo corpus into `root`; returns file counts per dataset."""
     corpus = plan_corpus(p)
     placed = render_corpus(corpus, root, workers or os.cpu_count() or 1)
-    for name, recipe in RECIPES.items():
-        recipe.write_demo(corpus.rows[name], placed, root, p.seed)
+    for name in RECIPES:
+        DEMOS[name].write(corpus.rows[name], placed, root, p.seed)
     return {name: len(rows) for name, rows in sorted(corpus.rows.items())}

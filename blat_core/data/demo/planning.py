@@ -1,5 +1,5 @@
 """The demo corpus's plan before rendering: one seeded generator that each dataset recipe draws its
-clips from in turn (`Recipe.plan_demo`), and the rows it records for the metadata writers."""
+clips from in turn (`DemoRecipe.plan`), and the rows it records for the metadata writers."""
 
 from __future__ import annotations
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from blat_core import compute
-from blat_core.data.features import FrameFeatures, clip_frames
+from blat_core.bootstrap.features import clip_frames
+from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset
-from blat_core.eval.caption_metrics import caption_scores
+from blat_core.eval.metrics.captions import caption_scores
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.models.towers import TAGGER, audio_tower, model_folder, scratch_name

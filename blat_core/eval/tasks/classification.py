@@ -15,6 +15,7 @@ import torch
 
 from blat_core import compute
 from blat_core.data.batching import full_clips
+from blat_core.data.labelled import labelled_clips
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval import classification
 from blat_core.eval.tasks.common import mean_std
@@ -44,7 +45,7 @@ def zeroshot(task: ZeroShotTask, models_root: Path, prepared_root: Path, device,
     for model_name in task.models:
         model, tokenizer, _ = load_blat(model_folder(models_root, model_name), device)
         for dataset in task.datasets:
-            data = classification.labelled_clips(PreparedDataset(prepared_root / dataset)).used(train=False)
+            data = labelled_clips(PreparedDataset(prepared_root / dataset)).used(train=False)
             audio = embed_clips(model, PreparedDataset(prepared_root / dataset), data.audio_ids, task.batch_size,
                                 device)  # fmt: skip
             texts = [classification.label_text(c, task.prompt) for c in data.classes]
@@ -86,7 +87,7 @@ def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, 
     out = {}
     for dataset in task.datasets:
         prepared = PreparedDataset(prepared_root / dataset)
-        data = classification.labelled_clips(prepared).used(train=True)
+        data = labelled_clips(prepared).used(train=True)
         for model_name in task.models:
             embeddings = clip_embeddings(model_name, models_root, prepared, data.audio_ids, task.batch_size, device)
             runs = [
@@ -122,7 +123,7 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device,
     out = {}
     for dataset in task.datasets:
         prepared = PreparedDataset(prepared_root / dataset)
-        data = classification.labelled_clips(prepared).used(train=True)
+        data = labelled_clips(prepared).used(train=True)
         sets = data.evaluation_sets()
         sets = sets[: task.max_sets] if task.max_sets else sets
         max_samples = int(task.max_seconds * prepared.sample_rate)

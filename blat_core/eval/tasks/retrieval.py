@@ -11,13 +11,14 @@ from pathlib import Path
 
 from blat_core import compute
 from blat_core.data.pairs import RetrievalSet, caption_pairs
-from blat_core.eval.retrieval import DIRECTIONS, score_retrieval
+from blat_core.distributed import Ranks
+from blat_core.eval.metrics.retrieval import DIRECTIONS
 from blat_core.eval.tasks.common import mean_std
 from blat_core.models.blat_model import load_blat
+from blat_core.models.embed import score_retrieval
 from blat_core.models.towers import TAGGER, model_folder, scratch_name
 from blat_core.params import bounded
 from blat_core.train import checkpointing
-from blat_core.train.distributed import Ranks
 from blat_core.train.pretrain import ContrastiveRun, contrastive_training
 
 CODE = [Path(__file__).resolve()]  # resume fingerprints follow this task's imports

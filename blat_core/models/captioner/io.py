@@ -10,7 +10,7 @@ import torch
 
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
-from blat_core.models.checkpoints import file_digest, load_model, load_strict, save_model
+from blat_core.models.checkpoints import CheckpointError, file_digest, load_model, load_strict, save_model
 
 
 @dataclass
@@ -19,6 +19,8 @@ class LoadedCaptioner:
     vocab: Vocabulary
     classes: list[tuple[str, str]]
     digest: str  # sha256 of the weights file: the provenance synthetic captions carry
+    beam: int  # how it was trained to be decoded (its `captioner` params): the default of every caller
+    max_tokens: int
 
 
 def save_captioner(
@@ -36,9 +38,16 @@ def load_captioner(folder: str | Path, device: torch.device | str = "cpu") -> Lo
     state, config, meta = load_model(folder / "captioner", kind="captioner")
     model = Captioner(**config)
     load_strict(model, state, str(folder / "captioner.safetensors"))
+    decoding = {key: (meta.get("params") or {}).get(key) for key in ("beam", "max_tokens")}
+    for key, value in decoding.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise CheckpointError(f"{folder / 'captioner.json'}: params.{key} is {value!r}, not a positive "
+                                  "integer; not a file a `captioner@<variant>` stage wrote (re-run it)")  # fmt: skip
     return LoadedCaptioner(
         model.to(device).eval(),
         Vocabulary.load(folder / "vocab.json"),
         [tuple(c) for c in meta["classes"]],
         file_digest(folder / "captioner.safetensors", "sha256"),
+        decoding["beam"],
+        decoding["max_tokens"],
     )

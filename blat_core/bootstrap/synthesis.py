@@ -35,10 +35,10 @@ from blat_core.atomic import atomic_path
 from blat_core.data.datasets import recipe
 from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset
+from blat_core.distributed import Ranks
 from blat_core.models.captioner.inference import caption_frames
 from blat_core.models.captioner.io import LoadedCaptioner, load_captioner
 from blat_core.params import bounded
-from blat_core.train.distributed import Ranks
 
 log = logging.getLogger(__name__)
 

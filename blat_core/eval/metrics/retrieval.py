@@ -11,9 +11,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from blat_core.data.pairs import RetrievalSet
-from blat_core.models.embed import embed_captions, embed_clips
-
 DIRECTIONS = ("audio_to_text", "text_to_audio")
 
 
@@ -55,13 +52,6 @@ def retrieval_metrics(similarity: np.ndarray | torch.Tensor, caption_audio: list
     recalls = [d[f"R@{k}"] for d in (a2t, t2a) for k in (1, 5, 10)]
     geometric = float(np.exp(np.mean(np.log(np.maximum(recalls, 1e-12))))) if min(recalls) > 0 else 0.0
     return {"audio_to_text": a2t, "text_to_audio": t2a, "geometric_mean": geometric}
-
-
-def score_retrieval(model, tokenizer, test: RetrievalSet, batch_size: int, device, workers: int = 0) -> dict:
-    """`retrieval_metrics` of a bi-encoder on a retrieval set: full clips, eval mode (validation and test)."""
-    audio = embed_clips(model, test.prepared, test.audio_ids, batch_size, device, workers)
-    text = embed_captions(model, tokenizer, test.captions, batch_size, device)
-    return retrieval_metrics(audio @ text.t(), test.caption_audio)
 
 
 def require_finite(scores: np.ndarray, row_name: str, row_ids: list[str] | None = None) -> None:

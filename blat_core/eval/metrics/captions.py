@@ -14,8 +14,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from blat_core.eval.fense import Fense
-from blat_core.eval.metric_models import LocalModels, MetricsUnavailable  # noqa: F401  (re-exported)
+from blat_core.eval.metrics.fense import Fense
+from blat_core.eval.metrics.metric_models import LocalModels, MetricsUnavailable  # noqa: F401  (re-exported)
 
 CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
 

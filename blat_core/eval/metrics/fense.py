@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from blat_core.eval.metric_models import MetricsUnavailable
+from blat_core.eval.metrics.metric_models import MetricsUnavailable
 from blat_core.remote_code import refuse_custom_code
 
 ERROR_THRESHOLD, PENALTY, MAX_TOKENS = 0.9, 0.9, 64
