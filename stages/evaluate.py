@@ -2,9 +2,14 @@
 section `evaluate.tasks.<task>` -> metrics/evaluate_<task>.json (namespaced keys for `dvc metrics diff`)
 and metrics/details/evaluate_<task>.json (per-class results, kept out of the metrics; {} for most tasks).
 
+Beside the numbers it writes the receipts (blat_core.eval.receipts): `<task>_coverage` (per test set: clips
+listed, prepared, scored, and why not) and `<task>_protocol` in the metrics, and the ids it scored, one sorted
+list per dataset, under metrics/ids/<task>/. Every model under data/models/external/ (the `import_external`
+stage: `evaluate.external_models`) is scored beside the task's own models.
+
 DVC runs: python stages/evaluate.py <task> --models data/models --prepared data/prepared
           --features data/features --metrics metrics/evaluate_<task>.json
-          --details metrics/details/evaluate_<task>.json --scratch scratch/evaluate
+          --details metrics/details/evaluate_<task>.json --ids metrics/ids/<task> --scratch scratch/evaluate
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from pathlib import Path
 
 from blat_core import compute
 from blat_core.atomic import write_json
+from blat_core.eval import receipts
 from blat_core.eval.schema import split_details
-from blat_core.eval.tasks import TASKS, check_task, run_task
+from blat_core.eval.tasks import TASKS, check_id_lists, check_task, receipts_of, run_task, with_external
 from blat_core.params import ParamsError, from_dict, load_params_file
 from blat_core.runtime import run_main, setup_logging
 
@@ -48,14 +54,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--features", type=Path, help="folder of the features@<dataset> outputs (the tagger's frames, "
                         "reused by the captioning task instead of extracting them again)")  # fmt: skip
+    parser.add_argument("--ids", type=Path, help="folder for the pinned lists of the ids scored (default: none)")
+    parser.add_argument("--id-lists", type=Path, help="the tracked folder that `id_lists` entries must lie in")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
-    task = load_task(args.params, args.task)
+    task = with_external(load_task(args.params, args.task), args.task, args.models)
     check_task(args.task, task, args.models, args.prepared)
+    if args.id_lists is not None:
+        check_id_lists(args.task, task, getattr(task, TASKS[args.task].datasets_field), args.id_lists)
     compute.seed_everything(0)
-    metrics = run_task(args.task, task, args.models, args.prepared, compute.pick_device(), args.scratch, args.features)
+    device = compute.pick_device()
+    metrics = run_task(args.task, task, args.models, args.prepared, device, args.scratch, args.features)
+    metrics, scored = receipts.take_scored(metrics)
     metrics, details = split_details(metrics)
+    lists = receipts.write_id_lists(args.ids, scored.get(args.task, {})) if args.ids is not None else {}
+    metrics |= receipts_of(args.task, task, args.prepared, scored.get(args.task, {}), lists, device)
     write_json(args.metrics, metrics)
     if args.details is not None:
         write_json(args.details, details)

@@ -19,7 +19,7 @@ from blat_core.data.prepare import PrepareParams
 from blat_core.eval.claims import claims
 from blat_core.eval.deviations import load_settings
 from blat_core.eval.figures import Inputs, draw_all, read_curve
-from blat_core.eval.report import PAPER, ReportContext, corpus_words, render
+from blat_core.eval.report import PAPER, ReportContext, corpus_words, figure_coverage, render
 from blat_core.params import load_section
 from blat_core.runtime import run_main, setup_logging
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     for spec, _, rows in drawn:
         write_json(args.plots / f"{spec.name}.json", rows)
     where = Path(os.path.relpath(args.figures, args.out.parent))
-    embedded = [(spec.caption, (where / f"{spec.name}.png").as_posix()) for spec, _, _ in drawn]
+    embedded = [(spec.caption + figure_coverage(metrics, spec.name), (where / f"{spec.name}.png").as_posix())
+                for spec, _, _ in drawn]  # fmt: skip
     with atomic_path(args.out) as tmp:
         tmp.write_text(render(metrics, ctx, embedded))
     for claim in claims(metrics, ctx.tasks):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-CORE = ("atomic", "code_closure", "compute", "distributed", "params", "remote_code", "runtime", "stage_code",
-        "yaml_input")  # fmt: skip
+CORE = ("atomic", "code_closure", "compute", "cpu_runtime", "distributed", "params", "remote_code", "runtime",
+        "stage_code", "yaml_input")  # fmt: skip
 LAYERS = {"core": 0, "metrics": 1, "data": 2, "models": 3, "bootstrap": 4, "train": 5, "eval": 6, "app": 7,
           "demo": 7, "stages": 8}  # fmt: skip
 DEMO = "blat_core.data.demo"

@@ -4,7 +4,6 @@ shapes imports to the same weights; a mismatch fails naming the key."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from blat_core.models.blat_model import load_blat
 from blat_core.models.checkpoints import CheckpointError
 from blat_core.models.official import import_official_blat
 from tests.conftest import ROOT
+from tests.helpers.authors_blat import authors_state, medium_text_folder
 from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder
 
 
@@ -119,47 +119,6 @@ def test_model_entries_name_folders_and_scratch_folders_stay_flat(tmp_path):
 AUTHORS = json.loads((ROOT / "tests" / "fixtures" / "authors_blat_state_dict.json").read_text())
 
 
-def _medium_text_folder(folder: Path) -> Path:
-    """A BERT-medium-shaped local folder (config as prajjwal1/bert-medium: 8 layers, hidden 512, 8 heads,
-    FFN 2048) with the uncased 30522-word tokenizer files the MiniLM package ships."""
-    from transformers import BertConfig
-
-    from blat_core.models.text.encoder import resolve_folder
-
-    folder.mkdir(parents=True, exist_ok=True)
-    BertConfig(vocab_size=30522, hidden_size=512, num_hidden_layers=8, num_attention_heads=8,
-               intermediate_size=2048, max_position_embeddings=512).save_pretrained(str(folder))  # fmt: skip
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (resolve_folder("") / name).is_file():
-            shutil.copy(resolve_folder("") / name, folder / name)
-    return folder
-
-
-def _authors_state(with_position_ids: bool) -> dict[str, torch.Tensor]:
-    """Random weights under exactly the recorded key list; the front-end buffers as the authors' Cnn14 builds
-    them (torchaudio MelSpectrogram: 32 kHz, n_fft = win 1024, hop 320, 50-14000 Hz, 64 Slaney bands)."""
-    import torchaudio
-
-    generator = torch.Generator().manual_seed(3)
-    front = torchaudio.transforms.MelSpectrogram(sample_rate=32000, n_fft=1024, win_length=1024, hop_length=320,
-                                                 f_min=50, f_max=14000, n_mels=64, norm="slaney",
-                                                 mel_scale="slaney").state_dict()  # fmt: skip
-    state = {}
-    for key, (shape, dtype) in AUTHORS["keys"].items():
-        if key.startswith("audio_encoder.melspec_extractor."):
-            state[key] = front[key[len("audio_encoder.melspec_extractor.") :]].clone()
-        elif dtype == "int64":
-            state[key] = torch.zeros(shape, dtype=torch.int64)
-        elif key.endswith("running_var"):
-            state[key] = torch.rand(shape, generator=generator) + 0.5
-        else:
-            state[key] = 0.02 * torch.randn(shape, generator=generator)
-    state["logit_scale"] = torch.tensor(2.6592600)
-    if with_position_ids:  # transformers < 4.31 saved this buffer (persistent then)
-        state["text_encoder.model.embeddings.position_ids"] = torch.arange(512)[None]
-    return state
-
-
 def _by_hand(state: dict[str, torch.Tensor], text_folder: Path):
     """Our bi-encoder with the same weights, mapped key by key here (not by the importer): conv_block<n> is our
     blocks.<n-1>; the front end is our own; the pooler and position_ids have no place in our model."""
@@ -190,8 +149,8 @@ def test_the_authors_checkpoint_imports_and_embeds_like_the_same_weights_by_hand
     from blat_core.app import cli
     from blat_core.models.embed import embed_captions
 
-    text_folder = _medium_text_folder(tmp_path / "bert-medium")
-    state = _authors_state(with_position_ids)
+    text_folder = medium_text_folder(tmp_path / "bert-medium")
+    state = authors_state(with_position_ids)
     torch.save({"state_dict": state}, tmp_path / "blat_cnn14_bertm.pth")
     assert cli.main(["import-blat", str(tmp_path / "blat_cnn14_bertm.pth"), "--text-folder", str(text_folder),
                      "--out", str(tmp_path / "imported")]) == 0  # fmt: skip

@@ -80,6 +80,7 @@ def clip_frames(
     model, prepared: PreparedDataset, ids: list[str], batch_size: int, device, workers: int = 0, desc: str | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
     """(item index into `ids`, (frames, dim) float16 frame embeddings) of every clip, whole, in batches."""
+    batching.check_sample_rate(getattr(model, "sample_rate", None), prepared, "the audio tower")
     for wave, lengths, indices in batching.full_clips(prepared, ids, batch_size, device, workers, desc):
         with compute.autocast(device):
             frames = model.forward_frames(wave, lengths)

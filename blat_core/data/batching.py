@@ -70,6 +70,15 @@ def eval_batches(count: int, batch_size: int) -> list[list[tuple[int, None]]]:
     return [[(i, None) for i in range(start, min(count, start + batch_size))] for start in range(0, count, batch_size)]
 
 
+def check_sample_rate(model_rate: int | None, prepared: PreparedDataset, what: str) -> None:
+    """A model meets a prepared dataset: both must be at one sample rate, or the front end reads the audio at the
+    wrong speed (an imported 32 kHz checkpoint on 16 kHz clips scores, but scores nonsense)."""
+    if model_rate is not None and prepared.sample_rate and int(model_rate) != prepared.sample_rate:
+        raise ValueError(f"{what} expects {model_rate} Hz audio, but {prepared.folder} is prepared at "
+                         f"{prepared.sample_rate} Hz: set prepare.sample_rate: {model_rate} (the paper profile "
+                         "uses 32000) and prepare again, or score a model trained at the data's rate")  # fmt: skip
+
+
 def full_clips(
     prepared: PreparedDataset, ids: list[str], batch_size: int, device, workers: int = 0, desc: str | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:

@@ -106,3 +106,11 @@ class RetrievalSet:
         captions = [c for r in rows for c in r["captions"]]
         owners = np.array([i for i, r in enumerate(rows) for _ in r["captions"]])
         return RetrievalSet(prepared, [r["audio_id"] for r in rows], captions, owners)
+
+    def subset(self, keep: set[str]) -> RetrievalSet:
+        """Only the clips in `keep`, with their captions (order kept)."""
+        clips = [i for i, a in enumerate(self.audio_ids) if a in keep]
+        new = {old: n for n, old in enumerate(clips)}
+        chosen = [j for j, owner in enumerate(self.caption_audio) if int(owner) in new]
+        return RetrievalSet(self.prepared, [self.audio_ids[i] for i in clips], [self.captions[j] for j in chosen],
+                            np.array([new[int(self.caption_audio[j])] for j in chosen], dtype=self.caption_audio.dtype))

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from blat_core.atomic import write_csv
+from blat_core.atomic import write_csv, write_json
 from blat_core.data.audio import load_clip
 from blat_core.data.datasets import RECIPES, YOUTUBE, evaluation_youtube_ids, read_dataset, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
@@ -32,6 +32,8 @@ from blat_core.runtime import die_with_parent
 log = logging.getLogger(__name__)
 
 DEMO_ROOT = "data/demo"  # make_demo's output folder (dvc.yaml)
+SPLITS_FILE = "splits.json"  # per split: clips listed, prepared, skipped by reason (what coverage reports)
+UNASSIGNED = "(split unknown)"  # the split of a metadata row the reader could not parse
 
 
 @dataclass
@@ -197,6 +199,9 @@ def prepare_dataset(
     held_out = evaluation_youtube_ids(joins) if name in YOUTUBE else {}
 
     index = listing_index(audio_root, listing) if has_wildcard(source.audio_pattern) else None
+    split_of = {}  # audio id -> the split its first metadata row names (what coverage counts by)
+    for row in read.rows:
+        split_of.setdefault(row.audio_id, row.split)
     usable, refused = usable_rows(read.rows, audio_root, name, index)
     rows = [row for row, _ in usable]
     problems = list(read.problems) + refused
@@ -240,6 +245,8 @@ def prepare_dataset(
     writer.flush()
     _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
     _write_problems(out_dir / "skipped.csv", problems)
+    splits = split_counts(records, problems, split_of)
+    write_json(out_dir / SPLITS_FILE, splits)
     if recipe(name).write_extra is not None:
         recipe(name).write_extra(meta, out_dir)
 
@@ -257,6 +264,7 @@ def prepare_dataset(
         "unknown_labels": sum(1 for p in problems if p.reason in ("unknown_mid", "unknown_label")),
         "bad_fraction": round(skipped / attempted, 6) if attempted else 0.0,
         "shards": writer.shards_written,
+        "splits": splits,
         "leakage": {
             "flagged_clips": sum(1 for r in records if r["eval_overlap"]),
             "by_source": dict(sorted(overlap_sources.items())),
@@ -272,6 +280,23 @@ def prepare_dataset(
             f"e.g. {examples}. Fix prepare.datasets.{name}.audio / audio_pattern, or raise the limit."
         )
     return metrics
+
+
+def split_counts(records: list[dict], problems: list[Problem], split_of: dict[str, str]) -> dict:
+    """Per split: the rows its metadata lists (`listed` = `prepared` + the skipped ones), how many clips were
+    prepared, and why the rest were not (the skip reasons). A problem met before the reader knew a row's split
+    (a malformed row) counts under `UNASSIGNED`; label problems (`unknown_mid`, `unknown_label`) drop no clip
+    and are not counted."""
+    prepared = Counter(record["split"] for record in records)
+    skipped: dict[str, Counter] = {}
+    for problem in problems:
+        if problem.reason not in ("unknown_mid", "unknown_label"):
+            skipped.setdefault(split_of.get(problem.audio_id, UNASSIGNED), Counter())[problem.reason] += 1
+    return {
+        split: {"listed": prepared[split] + sum(skipped.get(split, {}).values()), "prepared": prepared[split],
+                "skipped": dict(sorted(skipped.get(split, {}).items()))}
+        for split in sorted(set(prepared) | set(skipped))
+    }  # fmt: skip
 
 
 def _write_manifest(path: Path, records: list[dict], name: str, sample_rate: int) -> None:

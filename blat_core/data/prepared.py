@@ -7,6 +7,7 @@ multi-worker DataLoader: each worker opens its own handles after the fork.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,12 @@ class PreparedDataset:
             raise ValueError(f"{self.folder}: split {split!r} holds training clips, so it is not an evaluation split "
                              "of this dataset; training reads training_rows")  # fmt: skip
         return rows
+
+    def split_counts(self) -> dict[str, dict]:
+        """{split: {"listed", "prepared", "skipped": {reason: n}}} as the prepare stage counted them
+        (splits.json); {} for a folder prepared before it was written."""
+        path = self.folder / "splits.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
 
     def waveform(self, audio_id: str) -> np.ndarray:
         """The clip's int16 mono samples at `self.sample_rate` (one contiguous slice read)."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from blat_core.data.datasets import recipe
 from blat_core.eval.schema import datasets_field, metrics_name
+from blat_core.models.towers import EXTERNAL_PREFIX
 
 TABLE5_SETS = ("esc50", "us8k", "vggsound", "fsd50k", "audioset")  # Table 5's columns, in the paper's order
 PRIMARY = {name: recipe(name).classification.primary_metric for name in TABLE5_SETS}  # each column's metric
@@ -56,6 +57,10 @@ class Reasons:
             return f"excluded by params (no `evaluate.tasks.{task}`)"
         if dataset not in getattr(spec, field):
             return f"excluded by params (`evaluate.tasks.{task}.{field}`)"
+        if model.startswith(EXTERNAL_PREFIX):
+            if metrics_name(task) not in self.ran:
+                return NOT_RUN
+            return f"not scored (run `dvc repro import_external evaluate@{task}`)"
         if model not in spec.models:
             return f"excluded by params (`evaluate.tasks.{task}.models`)"
         if metrics_name(task) not in self.ran:

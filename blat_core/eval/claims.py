@@ -8,9 +8,44 @@ from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
 from blat_core.eval.metrics.retrieval import DIRECTIONS
 from blat_core.eval.schema import result, results, synthetic_captions
 
+CLAIM_RULE = ("A comparison claim *holds* only when A beats B on every set it names, by more than the seeds' spread "
+              "where there are seeds (the difference of the means exceeds the sum of the two standard deviations); "
+              "it *does not hold* when B wins on every set that way; *not shown* when every difference is within "
+              "the spread; *mixed* otherwise. Single-run scores (zero-shot, captioning) have no spread: any "
+              "difference counts.")  # fmt: skip
+
 
 def _claim(text: str, holds: bool, evidence: str) -> dict:
     return {"claim": text, "status": "holds" if holds else "does not hold", "evidence": evidence}
+
+
+def _value(entry) -> tuple[float, float]:
+    """(mean, std) of a metric entry: {mean, std, seeds} over seeds, or a single number (std 0)."""
+    if isinstance(entry, dict):
+        return float(entry["mean"]), float(entry["std"])
+    return float(entry), 0.0
+
+
+def compare(text: str, pairs: list[tuple[str, object, object]], scale: float = 100.0) -> dict:
+    """Claim "A beats B" over named sets, each (set, A's entry, B's entry), by CLAIM_RULE."""
+    verdicts, words = [], []
+    for name, a, b in pairs:
+        (ma, sa), (mb, sb) = _value(a), _value(b)
+        margin = sa + sb
+        verdict = "better" if ma - mb > margin else "worse" if mb - ma > margin else "within spread"
+        verdicts.append(verdict)
+        spread = f" ± {scale * sa:.1f}" if sa or sb else ""
+        other = f" ± {scale * sb:.1f}" if sa or sb else ""
+        words.append(f"{name} {scale * ma:.1f}{spread} vs {scale * mb:.1f}{other} ({verdict})")
+    if all(v == "better" for v in verdicts):
+        status = "holds"
+    elif all(v == "worse" for v in verdicts):
+        status = "does not hold"
+    elif all(v == "within spread" for v in verdicts):
+        status = "not shown"
+    else:
+        status = "mixed"
+    return {"claim": text, "status": status, "evidence": "; ".join(words)}
 
 
 def _not_evaluated(text: str, why: str) -> dict:
@@ -44,9 +79,10 @@ def claims(metrics: dict, tasks: dict) -> list[dict]:
             "the targets' training captions: not zero-shot; mean R@1)")  # fmt: skip
     sets = [d for d in retrieval if STAGE2 in retrieval[d] and REALONLY in retrieval[d]]
     if sets:
-        blat = sum(retrieval[d][STAGE2][x]["R@1"] for d in sets for x in DIRECTIONS) / (2 * len(sets))
-        real = sum(retrieval[d][REALONLY][x]["R@1"] for d in sets for x in DIRECTIONS) / (2 * len(sets))
-        out.append(_claim(text, blat > real, f"{100 * blat:.1f} vs {100 * real:.1f} over {', '.join(sets)}"))
+        def mean_r1(entry: dict) -> float:
+            return sum(entry[x]["R@1"] for x in DIRECTIONS) / len(DIRECTIONS)
+
+        out.append(compare(text, [(d, mean_r1(retrieval[d][STAGE2]), mean_r1(retrieval[d][REALONLY])) for d in sets]))
     else:
         out.append(_not_evaluated(text, "evaluate@retrieval has not scored blat_stage2 and blat_realonly"))
 
@@ -54,12 +90,8 @@ def claims(metrics: dict, tasks: dict) -> list[dict]:
     text = "Synthetic pre-training before the real captions helps zero-shot classification (stage 2 vs real-only)"
     sets = [d for d in CLASSIFICATION if STAGE2 in zeroshot.get(d, {}) and REALONLY in zeroshot.get(d, {})]
     if sets:
-        blat = [zeroshot[d][STAGE2][PRIMARY[d]] for d in sets]
-        real = [zeroshot[d][REALONLY][PRIMARY[d]] for d in sets]
-        wins = sum(b > r for b, r in zip(blat, real, strict=True))
-        means = f"{100 * sum(blat) / len(sets):.1f} vs {100 * sum(real) / len(sets):.1f}"
-        out.append(_claim(text, sum(blat) > sum(real), f"mean over {len(sets)} sets {means}; better on {wins} of "
-                          f"{len(sets)}"))  # fmt: skip
+        out.append(compare(text, [(d, zeroshot[d][STAGE2][PRIMARY[d]], zeroshot[d][REALONLY][PRIMARY[d]])
+                                  for d in sets]))  # fmt: skip
     else:
         out.append(_not_evaluated(text, "evaluate@zeroshot has not scored blat_stage2 and blat_realonly"))
     esc = result(metrics, "zeroshot", "esc50", STAGE2)
@@ -82,27 +114,23 @@ def _tower_claims(metrics: dict) -> list[dict]:
     text = "BLAT's audio tower is a better linear-probe feature than the tagger's (PANNs)"
     sets = [d for d in CLASSIFICATION if "tagger" in probe.get(d, {}) and STAGE2 in probe.get(d, {})]
     if sets:
-        wins = sum(probe[d][STAGE2][PRIMARY[d]]["mean"] > probe[d]["tagger"][PRIMARY[d]]["mean"] for d in sets)
-        out.append(_claim(text, wins > len(sets) / 2, f"better on {wins} of {len(sets)} sets"))
+        out.append(compare(text, [(d, probe[d][STAGE2][PRIMARY[d]], probe[d]["tagger"][PRIMARY[d]]) for d in sets]))
     else:
         out.append(_not_evaluated(text, "evaluate@linear_probe has not run"))
     captioning = results(metrics, "captioning")
     text = "BLAT's frozen frame features caption better than the tagger's (CIDEr, no tags)"
     targets = [d for d in captioning if STAGE2 in captioning[d] and "tagger" in captioning[d]]
     if targets:
-        pairs = [(d, captioning[d][STAGE2]["cider"], captioning[d]["tagger"]["cider"]) for d in targets]
-        evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in pairs)
-        out.append(_claim(text, all(b > t for _, b, t in pairs), evidence))
+        out.append(compare(text, [(d, captioning[d][STAGE2]["cider"], captioning[d]["tagger"]["cider"])
+                                  for d in targets]))  # fmt: skip
     else:
         out.append(_not_evaluated(text, "evaluate@captioning has not run"))
     finetune = results(metrics, "finetune")
     text = "BLAT pre-training helps fine-tuned classification (vs fine-tuning the tagger's tower)"
     sets = [d for d in CLASSIFICATION if STAGE2 in finetune.get(d, {}) and "tagger" in finetune.get(d, {})]
     if sets:
-        pairs = [(d, finetune[d][STAGE2][PRIMARY[d]]["mean"], finetune[d]["tagger"][PRIMARY[d]]["mean"])
-                 for d in sets]  # fmt: skip
-        evidence = "; ".join(f"{d} {100 * b:.1f} vs {100 * t:.1f}" for d, b, t in pairs)
-        out.append(_claim(text, sum(b for _, b, _ in pairs) > sum(t for *_, t in pairs), evidence))
+        out.append(compare(text, [(d, finetune[d][STAGE2][PRIMARY[d]], finetune[d]["tagger"][PRIMARY[d]])
+                                  for d in sets]))  # fmt: skip
     else:
         out.append(_not_evaluated(text, "evaluate@finetune has not run"))
     return out
@@ -112,7 +140,8 @@ def _retrieval_finetune_claim(metrics: dict, tasks: dict) -> dict:
     tuned = results(metrics, "retrieval_finetune")
     spec = tasks.get("retrieval_finetune")
     start = next((m for m in (spec.models if spec else []) if m != SCRATCH), STAGE1)
-    text = f"Pre-training helps fine-tuned retrieval ({start} start vs from scratch, mean R@1)"
+    text = (f"Pre-training helps fine-tuned retrieval ({start} start vs from scratch, R@1 per target and direction, "
+            "mean ± std over seeds)")
     targets = [d for d in tuned if start in tuned[d] and SCRATCH in tuned[d]]
     if not targets:
         return _not_evaluated(text, "evaluate@retrieval_finetune has not run with both starts")
@@ -120,7 +149,5 @@ def _retrieval_finetune_claim(metrics: dict, tasks: dict) -> dict:
     if untouched:
         return _not_evaluated(text, f"on {', '.join(untouched)} every seed kept the {start} start: "
                               "fine-tuning did not move it, so there is no fine-tuned model to compare")  # fmt: skip
-    blat = [tuned[d][start][x]["R@1"]["mean"] for d in targets for x in DIRECTIONS]
-    scratch = [tuned[d][SCRATCH][x]["R@1"]["mean"] for d in targets for x in DIRECTIONS]
-    return _claim(text, sum(blat) > sum(scratch), f"{100 * sum(blat) / len(blat):.1f} vs "
-                  f"{100 * sum(scratch) / len(scratch):.1f} over {', '.join(targets)}")  # fmt: skip
+    return compare(text, [(f"{d} {'A→T' if x == DIRECTIONS[0] else 'T→A'}", tuned[d][start][x]["R@1"],
+                           tuned[d][SCRATCH][x]["R@1"]) for d in targets for x in DIRECTIONS])  # fmt: skip

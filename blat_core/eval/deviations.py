@@ -5,7 +5,7 @@ the params key that switches to the alternative where one exists."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +33,13 @@ class Settings:
     text_encoder: Any  # TextEncoderParams
     sample_rate: int  # prepare.sample_rate
     tasks: dict[str, Any]  # evaluate.tasks.<name> -> its params
+    external: list[str] = field(default_factory=list)  # evaluate.external_models names (imported checkpoints)
 
 
 def load_settings(params_file: Path) -> Settings:
     """The params sections the report's deviations and empty-cell reasons are computed from."""
-    tasks = load_params_file(params_file).get("evaluate", {}).get("tasks", {})
+    evaluate = load_params_file(params_file).get("evaluate", {})
+    tasks = evaluate.get("tasks", {})
     return Settings(
         pretrain=load_section(params_file, "pretrain", PretrainParams),
         synthesize=load_section(params_file, "synthesize", SynthesizeParams),
@@ -46,6 +48,7 @@ def load_settings(params_file: Path) -> Settings:
         text_encoder=load_section(params_file, "text_encoder", TextEncoderParams),
         sample_rate=load_section(params_file, "prepare", PrepareParams).sample_rate,
         tasks={name: from_dict(TASKS[name].params, data, f"evaluate.tasks.{name}") for name, data in tasks.items()},
+        external=sorted(evaluate.get("external_models") or {}),
     )
 
 

@@ -11,12 +11,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blat_core.eval.cells import NOT_IN_PAPER, PRIMARY, REALONLY, SCRATCH, STAGE2, Reasons, mean_std, paper, pct, table
+from blat_core.eval.cells import (
+    NOT_IN_PAPER,
+    NOT_RUN,
+    PRIMARY,
+    REALONLY,
+    SCRATCH,
+    STAGE2,
+    Reasons,
+    mean_std,
+    paper,
+    pct,
+    table,
+)
 from blat_core.eval.cells import STAGE1 as SYNTHETIC_ONLY
 from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
-from blat_core.eval.claims import claims
+from blat_core.eval.claims import CLAIM_RULE, claims
 from blat_core.eval.deviations import Settings, deviations
-from blat_core.eval.schema import result, synthetic_captions
+from blat_core.eval.receipts import coverage_key, coverage_line, protocol_key
+from blat_core.eval.schema import metrics_name, result, synthetic_captions
+from blat_core.models.towers import EXTERNAL_PREFIX
 
 # SPEC §3: the paper's headline numbers (percent).
 PAPER = {
@@ -50,6 +64,11 @@ PAPER = {
     },  # fmt: skip
 }
 TARGETS = (("audiocaps", "AudioCaps"), ("clotho", "Clotho"))
+TITLES = {"audiocaps": "AudioCaps", "clotho": "Clotho", "macs": "MACS", "esc50": "ESC-50", "us8k": "US8K",
+          "vggsound": "VGGSound", "fsd50k": "FSD50K", "audioset": "AudioSet"}  # fmt: skip
+TABLE_TASKS = {2: ("retrieval", "retrieval_finetune"), 4: ("captioning",), 5: ("zeroshot", "linear_probe", "finetune")}
+NOT_CONFIGURED = "not configured (`evaluate.external_models`)"
+AUTHORS = "authors' released BLAT `{}`, scored by this pipeline"
 TIES = ("Ranks break ties against the true item (an item scored exactly as high as the true one ranks ahead "
         "of it); accuracy gives a tie to the first class.")  # fmt: skip
 
@@ -57,6 +76,97 @@ TIES = ("Ranks break ties against the true item (an item scored exactly as high 
 def corpus_words(demo: bool) -> str:
     """The corpus a run used, in the words the report opens with."""
     return "the generated demo corpus (`make_demo`)" if demo else "the datasets configured under prepare.datasets"
+
+
+def external_rows(ctx_external: list[str], width: int, cells) -> list[list[str]]:
+    """One row per imported checkpoint (`cells(model key)` fills it), or one row saying none is configured."""
+    if not ctx_external:
+        return [[AUTHORS.format("…").replace(" `…`", ""), *[NOT_CONFIGURED] * width]]
+    return [[AUTHORS.format(name), *cells(EXTERNAL_PREFIX + name)] for name in ctx_external]
+
+
+def coverage_lines(metrics: dict, tasks: tuple[str, ...]) -> list[str]:
+    """Under a table: per task and test set, the clips scored of those the metadata lists, and the pinned list."""
+    lines = []
+    for task in tasks:
+        coverage = metrics.get(metrics_name(task), {}).get(coverage_key(task))
+        if coverage is None:
+            state = NOT_RUN if metrics_name(task) not in metrics else "no coverage recorded"
+            lines.append(f"- evaluate@{task}: {state}")
+            continue
+        for dataset, entry in coverage.items():
+            parts = [coverage_line(TITLES.get(dataset, dataset), split, counts)
+                     for split, counts in entry["splits"].items()]  # fmt: skip
+            ids = entry.get("ids") or {}
+            pinned = f" — ids `{ids['file']}` (sha256 {ids['sha256'][:12]})" if ids else ""
+            restricted = ", restricted to an id list" if entry.get("restricted") else ""
+            lines.append(f"- evaluate@{task}: {' · '.join(parts)}{restricted}{pinned}")
+    return ["Coverage (clips scored of those the metadata lists):", "", *lines, ""]
+
+
+FIGURE_TASKS = {"retrieval": ("retrieval",), "classification": ("zeroshot", "linear_probe", "finetune"),
+                "captioning": ("captioning",), "esc50_per_class": ("zeroshot",)}  # fmt: skip
+
+
+def figure_coverage(metrics: dict, figure: str) -> str:
+    """A figure caption's coverage sentence: clips scored of those listed, per test set and task."""
+    parts = []
+    for task in FIGURE_TASKS.get(figure, ()):
+        coverage = metrics.get(metrics_name(task), {}).get(coverage_key(task), {})
+        sets = [f"{TITLES.get(d, d)} {split} {c['scored']:,}/{c['listed']:,}" for d, entry in coverage.items()
+                for split, c in entry["splits"].items() if figure != "esc50_per_class" or d == "esc50"]  # fmt: skip
+        if sets:
+            parts.append(f"evaluate@{task}: {', '.join(sets)}")
+    return f" Clips scored of those listed — {'; '.join(parts)}." if parts else ""
+
+
+def protocol_words(task: str, protocol: dict) -> str:
+    """The protocol facts of one task in a sentence."""
+    rates = sorted(set(protocol.get("sample_rate", {}).values()))
+    run = protocol.get("runtime", {})
+    words = [f"{'/'.join(map(str, rates)) or '?'} Hz", protocol.get("test_audio", "")]
+    if "prompt" in protocol:
+        words.append(f"prompt {protocol['prompt']!r}")
+    for key, label in (("captions_per_clip", "captions per clip"), ("references_per_clip", "references per clip")):
+        if protocol.get(key):
+            words.append(label + " " + ", ".join(f"{d} {c['min']}–{c['max']}" for d, c in protocol[key].items()))
+    if "number_of_seeds" in protocol:
+        words.append(f"{protocol['number_of_seeds']} seeds")
+    if protocol.get("steps"):
+        words.append(f"{protocol['steps']} steps, training crops {protocol.get('train_crop_seconds')} s")
+    if protocol.get("evaluation_sets"):
+        words.append("folds/splits evaluated " + ", ".join(f"{d} {n}" for d, n in protocol["evaluation_sets"].items()))
+    if protocol.get("id_lists"):
+        words.append("id lists " + ", ".join(f"{d}: `{p}`" for d, p in protocol["id_lists"].items()))
+    if "tie_rule" in protocol:
+        words.append(f"ties: {protocol['tie_rule']}")
+    words.append(f"{run.get('device', '?')}, {run.get('runtime', '?')} kernels ({run.get('cpu_capability', '?')}, "
+                 f"{run.get('threads', '?')} threads, torch {run.get('torch', '?')})")
+    return f"evaluate@{task}: " + "; ".join(w for w in words if w)
+
+
+def protocol_lines(metrics: dict, tasks: tuple[str, ...]) -> list[str]:
+    found = [(t, metrics[metrics_name(t)][protocol_key(t)]) for t in tasks
+             if protocol_key(t) in metrics.get(metrics_name(t), {})]  # fmt: skip
+    if not found:
+        return []
+    return ["Protocol:", "", *(f"- {protocol_words(t, p)}" for t, p in found), ""]
+
+
+def unalike(metrics: dict) -> list[str]:
+    """A warning when the tasks of this report were not scored alike (sample rate, kernels, threads, torch)."""
+    seen = {}
+    for task in (t for group in TABLE_TASKS.values() for t in group):
+        protocol = metrics.get(metrics_name(task), {}).get(protocol_key(task))
+        if protocol:
+            run = protocol.get("runtime", {})
+            rates = tuple(sorted(set(protocol.get("sample_rate", {}).values())))
+            seen[task] = (rates, *(run.get(k) for k in ("runtime", "cpu_capability", "threads", "torch", "device")))
+    if len(set(seen.values())) <= 1:
+        return []
+    listing = "; ".join(f"{t}: {v}" for t, v in seen.items())
+    return [f"**Not scored alike**: the tasks differ in (sample rates, kernels, CPU capability, threads, torch, "
+            f"device): {listing}. Compare their numbers with care.", ""]  # fmt: skip
 
 
 @dataclass
@@ -70,6 +180,10 @@ class ReportContext:
     @property
     def tasks(self) -> dict:
         return self.settings.tasks
+
+    @property
+    def external(self) -> list[str]:
+        return list(getattr(self.settings, "external", []))
 
 
 def _recalls(entry: dict | None, reason: str) -> list[str]:
@@ -106,6 +220,7 @@ def table2(metrics: dict, ctx: ReportContext) -> list[str]:
     rows = [["**zero-shot: pre-trained on synthetic data only**", *[""] * 8]]
     rows.append(["BLAT stage 1, synthetic captions only (ours)", *zero_shot(SYNTHETIC_ONLY)])
     rows.append(["BLAT, synthetic data only (paper)", *printed("table2_zeroshot")])
+    rows += external_rows(ctx.external, 8, zero_shot)
     tuned = ctx.tasks.get("retrieval_finetune")
     start = next((m for m in (tuned.models if tuned else []) if m != SCRATCH), SYNTHETIC_ONLY)
     schedule = f", {tuned.steps} steps × {len(tuned.seeds)} seeds" if tuned else ""
@@ -122,7 +237,8 @@ def table2(metrics: dict, ctx: ReportContext) -> list[str]:
         rows.append([label, *zero_shot(model)])
     notes = ["Stage 2 and real-only have trained on AudioCaps train and Clotho development captions, so their "
              f"scores on those test sets are not zero-shot; the paper has no such rows. {TIES}", ""]  # fmt: skip
-    return ["## Table 2 — text–audio retrieval (%)", "", *table(header, rows), *notes]
+    return ["## Table 2 — text–audio retrieval (%)", "", *table(header, rows), *notes,
+            *coverage_lines(metrics, TABLE_TASKS[2]), *protocol_lines(metrics, TABLE_TASKS[2])]  # fmt: skip
 
 
 def table3(metrics: dict, ctx: ReportContext) -> list[str]:
@@ -150,12 +266,20 @@ def table4(metrics: dict, ctx: ReportContext) -> list[str]:
             cells = ([why.metric(scores, c) for c in columns] if scores
                      else [why.missing("captioning", dataset, name)] * len(columns))  # fmt: skip
             rows.append([f"{label} (ours)", title, *cells])
+    def captioned(model: str, dataset: str) -> list[str]:
+        scores = result(metrics, "captioning", dataset, model)
+        return ([why.metric(scores, c) for c in columns] if scores
+                else [why.missing("captioning", dataset, model)] * len(columns))  # fmt: skip
+
+    for dataset, title in TARGETS:
+        for row in external_rows(ctx.external, len(columns), lambda m, d=dataset: captioned(m, d)):
+            rows.append([row[0], title, *row[1:]])
     for name, label in (("panns", "PANNs"), ("blat", "BLAT")):
         for dataset, title in TARGETS:
             spider, fense = PAPER["table4"][dataset][name]
             rows.append([f"{label} (paper)", title, *[NOT_IN_PAPER] * 4, paper(spider), paper(fense)])
     return ["## Table 4 — captioning on frozen audio features (%), captioner without tags", "",
-            *table(header, rows)]  # fmt: skip
+            *table(header, rows), *coverage_lines(metrics, TABLE_TASKS[4]), *protocol_lines(metrics, TABLE_TASKS[4])]
 
 
 def _classification_cell(task: str, metrics: dict, ctx: ReportContext, dataset: str, model: str) -> str:
@@ -185,6 +309,11 @@ def table5(metrics: dict, ctx: ReportContext) -> list[str]:
     vggsound = f"{paper(z['vggsound'])} ({paper(z['vggsound_map'])})"
     rows.append(["zero-shot BLAT (paper)", paper(z["esc50"]), paper(z["us8k"]), vggsound, paper(z["fsd50k"]),
                  paper(z["audioset"])])  # fmt: skip
+    for task, label in (("zeroshot", "zero-shot"), ("linear_probe", "linear probe"), ("finetune", "fine-tune")):
+        def cells(model: str, t: str = task) -> list[str]:
+            return [_classification_cell(t, metrics, ctx, d, model) for d in CLASSIFICATION]
+
+        rows += [[f"{label}: {row[0]}", *row[1:]] for row in external_rows(ctx.external, len(CLASSIFICATION), cells)]
     for task, label in (("linear_probe", "linear probe"), ("finetune", "fine-tune")):
         for model, who in ((STAGE2, "BLAT stage 2"), ("tagger", "tagger/PANNs")):
             rows.append([f"{label} {who} (ours)",
@@ -194,7 +323,8 @@ def table5(metrics: dict, ctx: ReportContext) -> list[str]:
             rows.append([f"{label} {who} (paper)", *(paper(PAPER[key][name].get(d)) for d in CLASSIFICATION)])
     notes = ["Linear probe and fine-tune: mean ± std over seeds; fine-tuning keeps its final weights. "
              f"{TIES}", ""]  # fmt: skip
-    return ["## Table 5 — classification (%)", "", *table(header, rows), *notes]
+    return ["## Table 5 — classification (%)", "", *table(header, rows), *notes,
+            *coverage_lines(metrics, TABLE_TASKS[5]), *protocol_lines(metrics, TABLE_TASKS[5])]  # fmt: skip
 
 
 def deviations_section(ctx: ReportContext) -> list[str]:
@@ -220,7 +350,8 @@ def render(metrics: dict, ctx: ReportContext, figures: list[tuple[str, str]] = (
               "as far as the data this run could read and the deviations listed at the end allow.")  # fmt: skip
     lines = ["# BLAT reproduction — report", "", f"Our numbers: {ctx.corpus}. Paper numbers: SPEC §3 (the paper's "
              f"headline tables). {caveat}", ""]  # fmt: skip
-    lines += ["## Miniature claims", "", *table(["claim", "status", "numbers"],
+    lines += unalike(metrics)
+    lines += ["## Miniature claims", "", CLAIM_RULE, "", *table(["claim", "status", "numbers"],
               [[c["claim"], c["status"], c["evidence"]] for c in claims(metrics, ctx.tasks)])]  # fmt: skip
     for section in (table2, table3, table4, table5):
         lines += section(metrics, ctx)

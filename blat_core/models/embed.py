@@ -24,6 +24,7 @@ def embed_clips(
 ) -> torch.Tensor:
     """(N, E) L2-normalised shared-space embeddings."""
     device = torch.device(device)
+    batching.check_sample_rate(getattr(model.audio_encoder, "sample_rate", None), prepared, "the model")
     was_training = model.training
     model.eval()
     out = torch.empty(len(audio_ids), model.embed_dim)

@@ -18,6 +18,7 @@ fails naming the key and what to do.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -83,6 +84,17 @@ def official_config(weights: dict[str, torch.Tensor], text_folder: str | Path, s
         "logit_scale_max": logit_scale_max,
         "sample_rate": sample_rate,
     }
+
+
+@dataclass
+class ExternalModel:
+    """One `evaluate.external_models.<name>` entry: a checkpoint in the authors' format to score here."""
+
+    checkpoint: str  # e.g. /models/blat_cnn14_bertm.pth (weights under "state_dict")
+    text_folder: str  # a local BERT-medium folder (config.json + tokenizer files; its weights are not used)
+    sample_rate: int | None = None  # only for a file without front-end buffers (they imply it)
+    max_tokens: int = 30
+    logit_scale_max: float | None = None
 
 
 def import_official_blat(

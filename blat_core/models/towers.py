@@ -8,12 +8,15 @@ from pathlib import Path
 import torch
 
 TAGGER = "tagger"  # the model name that means "the tagger's audio tower" (our PANNs)
+EXTERNAL_PREFIX = "external:"  # a model imported by the import_external stage (evaluate.external_models)
 
 
 def model_folder(models_root: Path, name: str) -> Path:
     """A task's model entry: a folder name under the models root (`blat_stage2`), or a path with a slash
     (`data/imported/blat_official`, `/models/blat_official`) to a folder made elsewhere, e.g. by
-    `blat import-blat`."""
+    `blat import-blat`; `external:<name>` is the `import_external` stage's folder `<models root>/external/<name>`."""
+    if name.startswith(EXTERNAL_PREFIX):
+        return Path(models_root) / "external" / name[len(EXTERNAL_PREFIX) :]
     return Path(name) if "/" in name else Path(models_root) / name
 
 
@@ -30,4 +33,4 @@ def audio_tower(model_name: str, models_root: Path) -> torch.nn.Module:
 
 def scratch_name(dataset: str, model_name: str) -> str:
     """A flat folder name for one (dataset, model) run, also when the model entry is a path."""
-    return f"{dataset}_{model_name.strip('/').replace('/', '_')}"
+    return f"{dataset}_{model_name.strip('/').replace('/', '_').replace(':', '_')}"

@@ -50,6 +50,7 @@ def train_classifier(
     stand-in for a killed run). `history` receives [step, {"loss": mean}] per log window."""
     compute.seed_everything(seed)
     model = TowerClassifier(make_tower(), len(data.classes)).to(device)
+    batching.check_sample_rate(getattr(model.tower, "sample_rate", None), prepared, "the tower to fine-tune")
     groups = [{"params": model.tower.parameters(), "lr": lr},
               {"params": model.head.parameters(), "lr": head_lr_scale * lr}]  # fmt: skip
     optimizer = torch.optim.Adam(groups, fused=device.type == "cuda")

@@ -20,12 +20,13 @@ def run(args: list[str], cwd: Path, env: dict) -> str:
 
 
 def make_project(work: Path, home: Path, params: dict) -> dict:
-    """Copy the tracked files (no data, metrics or dvc.lock) into `work`, write `params` as its params.yaml,
-    commit it in a new git repository; returns the environment to run dvc in (isolated git/DVC config)."""
+    """Copy the tracked files (no data but data/id_lists/, no metrics or dvc.lock) into `work`, write `params`
+    as its params.yaml, commit it in a new git repository; returns the environment to run dvc in (isolated
+    git/DVC config)."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     for name in tracked.split():
-        if name.startswith(("data/", "metrics/")) or name == "dvc.lock":
-            continue
+        if (name.startswith(("data/", "metrics/")) and not name.startswith("data/id_lists/")) or name == "dvc.lock":
+            continue  # data/id_lists/ is a tracked dep of every evaluate stage
         (work / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, work / name)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

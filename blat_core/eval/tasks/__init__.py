@@ -14,14 +14,20 @@ the shape lives in `blat_core.eval.schema`, which the report reads through.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from blat_core.data.datasets import CAPTIONED_TARGETS, LABELLED_TARGETS
+from blat_core.data.prepared import PreparedDataset
+from blat_core.eval import receipts
+from blat_core.eval.receipts import allowed_ids
 from blat_core.eval.schema import datasets_field
 from blat_core.eval.tasks import captioning, classification, retrieval
-from blat_core.models.towers import TAGGER, model_folder
+from blat_core.eval.tasks.protocols import protocol
+from blat_core.models.towers import EXTERNAL_PREFIX, TAGGER, model_folder
 from blat_core.params import ParamsError
 
 
@@ -40,24 +46,26 @@ class Task:
     resumable: bool = False  # trains long enough to checkpoint into a scratch folder
     over_seeds: bool = False  # entries are {mean, std, seeds}
     uses_features: bool = False  # reads the `features@<dataset>` frames instead of extracting them again
+    unscored: str = "not in a test fold or split"  # why a prepared clip of a scored split is not scored
 
 
 _RECALLS = ("audio_to_text", "text_to_audio")
 _TASKS = (
     Task("retrieval", retrieval.RetrievalTask, retrieval.retrieval, "datasets", CAPTIONED_TARGETS,
-         (*_RECALLS, "geometric_mean", "clips")),
+         (*_RECALLS, "geometric_mean", "clips"), unscored="no captions"),
     Task("retrieval_finetune", retrieval.RetrievalFineTuneTask, retrieval.retrieval_finetune,
          datasets_field("retrieval_finetune"), CAPTIONED_TARGETS, (*_RECALLS, "start_kept", "runs"),
-         frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True),
+         frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True, unscored="no captions"),
     Task("captioning", captioning.CaptioningTask, captioning.captioning, "datasets", CAPTIONED_TARGETS,
          ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense", "val_cider", "clips"),
-         frozenset({TAGGER}), resumable=True, uses_features=True),
+         frozenset({TAGGER}), resumable=True, uses_features=True, unscored="no captions"),
     Task("zeroshot", classification.ZeroShotTask, classification.zeroshot, "datasets", LABELLED_TARGETS,
          ("accuracy", "mAP", "sets", "chance_accuracy")),
     Task("linear_probe", classification.LinearProbeTask, classification.linear_probe, "datasets", LABELLED_TARGETS,
          ("accuracy", "mAP"), frozenset({TAGGER}), over_seeds=True),
     Task("finetune", classification.FineTuneTask, classification.finetune, "datasets", LABELLED_TARGETS,
-         ("accuracy", "mAP", "sets", "runs"), frozenset({TAGGER}), resumable=True, over_seeds=True),
+         ("accuracy", "mAP", "sets", "runs"), frozenset({TAGGER}), resumable=True, over_seeds=True,
+         unscored="in a fold or split not evaluated (evaluate.tasks.finetune.max_sets)"),
 )  # fmt: skip
 TASKS: dict[str, Task] = {task.name: task for task in _TASKS}
 
@@ -87,6 +95,53 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
             found = sorted(p.parent.name for p in Path(models_root).glob("*/blat.json")) + sorted(spec.special_models)
             raise ParamsError(f"evaluate.tasks.{name}.models[{i}]: no BLAT model {model_name!r} ({folder}/blat.json "
                               f"is missing); valid: {', '.join(found) or 'none yet'}, or a model folder")  # fmt: skip
+    check_id_lists(name, task, datasets)
+
+
+def check_id_lists(name: str, task, datasets, root: Path | None = None) -> None:
+    """Each `evaluate.tasks.<task>.id_lists` entry names a dataset of the task and a readable list; with `root`
+    (the stage's tracked folder, data/id_lists) the file must lie inside it, or DVC would not notice it change."""
+    for dataset, path in getattr(task, "id_lists", {}).items():
+        where = f"evaluate.tasks.{name}.id_lists.{dataset}"
+        if dataset not in datasets:
+            raise ParamsError(f"{where}: {dataset!r} is not among the task's datasets ({', '.join(datasets)})")
+        if root is not None and not _within(Path(root), Path(path)):
+            raise ParamsError(f"{where}: {path!r} is not inside {root}/ (the folder every evaluate stage depends on, "
+                              f"so that DVC re-runs it when a list changes): put the list there")  # fmt: skip
+        try:
+            receipts.read_id_list(path)
+        except receipts.IdListError as error:
+            raise ParamsError(f"{where}: {error}") from None
+
+
+def _within(root: Path, path: Path) -> bool:
+    base, full = os.path.abspath(root), os.path.abspath(path)
+    return full != base and os.path.commonpath([base, full]) == base
+
+
+def external_models(models_root: Path) -> list[str]:
+    """The model names of the folders the `import_external` stage wrote (`external:<name>`), sorted."""
+    folder = Path(models_root) / "external"
+    return sorted(EXTERNAL_PREFIX + p.parent.name for p in folder.glob("*/blat.json")) if folder.is_dir() else []
+
+
+def with_external(task, name: str, models_root: Path):
+    """The task's params with every imported external model added to its models (scored like our own)."""
+    extra = [m for m in external_models(models_root) if m not in task.models]
+    return dataclasses.replace(task, models=[*task.models, *extra]) if extra else task
+
+
+def receipts_of(name: str, task, prepared_root: Path, scored: dict[str, list[str]], lists: dict[str, dict],
+                device) -> dict:  # fmt: skip
+    """`<task>_coverage` ({dataset: coverage of each scored split, its pinned list}) and `<task>_protocol`."""
+    spec = get_task(name)
+    coverage = {}
+    for dataset, ids in sorted(scored.items()):
+        prepared = PreparedDataset(Path(prepared_root) / dataset)
+        allowed = allowed_ids(getattr(task, "id_lists", {}), name, dataset)
+        coverage[dataset] = receipts.coverage(prepared, ids, allowed, spec.unscored, lists.get(dataset))
+    return {receipts.coverage_key(name): coverage,
+            receipts.protocol_key(name): protocol(name, task, prepared_root, scored, device)}  # fmt: skip
 
 
 def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from blat_core.bootstrap.features import clip_frames
 from blat_core.data.features import FrameFeatures
 from blat_core.data.prepared import PreparedDataset
 from blat_core.eval.metrics.captions import caption_scores
+from blat_core.eval.receipts import SCORED, allowed_ids, check_listed
 from blat_core.models.captioner.model import Captioner
 from blat_core.models.captioner.vocab import Vocabulary
 from blat_core.models.towers import TAGGER, audio_tower, model_folder, scratch_name
@@ -45,6 +46,7 @@ class CaptioningTask:
     datasets: dict[str, CaptionSplits]  # prepared dataset -> its train / val / test split names
     captioner: CaptionerParams  # the transfer captioner's schedule and metric models (its own, not Table 3's)
     batch_size: int = bounded(ge=1, default=64)  # frame-extraction batch
+    id_lists: dict[str, str] = field(default_factory=dict)  # dataset -> a file of the test ids to score
 
 
 def frame_arrays(tower, prepared: PreparedDataset, ids: list[str], batch_size: int, device) -> list[np.ndarray]:
@@ -58,11 +60,13 @@ def frame_arrays(tower, prepared: PreparedDataset, ids: list[str], batch_size: i
 
 
 def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, device, training: bool,
-                 stored: FrameFeatures | None = None) -> CaptionData:  # fmt: skip
+                 stored: FrameFeatures | None = None, only: set[str] | None = None) -> CaptionData:  # fmt: skip
     """A split's clips and frames: through the leakage gate for training, as they are for validation and testing.
     With `stored` (the tagger's `features@<dataset>` output) its frames are read instead of extracted again:
-    the same extraction code wrote them (float16 shards), so the captioner sees the same numbers."""
+    the same extraction code wrote them (float16 shards), so the captioner sees the same numbers. `only`: keep
+    just these clips (an id list's restriction of the test split)."""
     rows = list(prepared.training_rows(split)) if training else prepared.evaluation_rows(split)
+    rows = rows if only is None else [r for r in rows if r["audio_id"] in only]
     if not rows:
         raise ValueError(f"{prepared.folder}: split {split!r} has no clips (check evaluate.tasks.captioning.datasets)")
     ids = [r["audio_id"] for r in rows]
@@ -84,11 +88,12 @@ def caption_data(prepared: PreparedDataset, split: str, tower, batch_size: int, 
 
 def transfer_one(
     tower, prepared: PreparedDataset, splits: CaptionSplits, p: CaptionerParams, batch_size: int, device,
-    checkpointer: checkpointing.Checkpointer, stored: FrameFeatures | None = None,
+    checkpointer: checkpointing.Checkpointer, stored: FrameFeatures | None = None, only: set[str] | None = None,
 ) -> dict:  # fmt: skip
     """Train the no-tag captioner on `tower`'s frames (or the `stored` ones) of the train split; scores on the
-    test split."""
-    train, val, test = (caption_data(prepared, s, tower, batch_size, device, s == splits.train, stored)
+    test split (only the clips of `only`, when given)."""
+    train, val, test = (caption_data(prepared, s, tower, batch_size, device, s == splits.train, stored,
+                                     only if s == splits.test else None)
                         for s in (splits.train, splits.val, splits.test))  # fmt: skip
     compute.seed_everything(p.seed)
     vocab = Vocabulary.build([c for caps in train.captions for c in caps])
@@ -98,7 +103,7 @@ def transfer_one(
     candidates = generate(model, vocab, test, p, device)
     scores = caption_scores(dict(zip(test.ids, test.captions, strict=True)), candidates, p.local_models())
     return scores | {"val_cider": [round(h, 6) for h in history], "clips": len(test.ids),
-                     "examples": {i: candidates[i] for i in test.ids[:3]}}  # fmt: skip
+                     "examples": {i: candidates[i] for i in test.ids[:3]}, SCORED: list(test.ids)}  # fmt: skip
 
 
 def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, device, scratch: Path | None,
@@ -109,6 +114,9 @@ def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, dev
     out = {}
     for dataset, splits in task.datasets.items():
         prepared = PreparedDataset(prepared_root / dataset)
+        allowed = allowed_ids(task.id_lists, "captioning", dataset)
+        scorable = [r["audio_id"] for r in prepared.evaluation_rows(splits.test)]
+        check_listed(allowed, scorable, "captioning", dataset, f"{dataset} {splits.test}")
         for model_name in task.models:
             folder = model_folder(models_root, model_name)
             inputs = [prepared.folder / "manifest.parquet", *sorted(f for f in folder.rglob("*") if f.is_file())]
@@ -122,7 +130,7 @@ def captioning(task: CaptioningTask, models_root: Path, prepared_root: Path, dev
             checkpointer = checkpointing.Checkpointer(scratch / scratch_name(dataset, model_name), fingerprint)
             tower = None if stored is not None else audio_tower(model_name, models_root)
             result = transfer_one(tower, prepared, splits, task.captioner, task.batch_size, device, checkpointer,
-                                  stored)  # fmt: skip
+                                  stored, allowed)  # fmt: skip
             out.setdefault(dataset, {})[model_name] = result
             log.info("captioning %s on %s frames: CIDEr %.3f, SPIDEr %s", dataset, model_name, result["cider"],
                      "unavailable" if result["spider"] is None else f"{result['spider']:.3f}")  # fmt: skip

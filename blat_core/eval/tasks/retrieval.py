@@ -13,6 +13,7 @@ from blat_core import compute
 from blat_core.data.pairs import RetrievalSet, caption_pairs
 from blat_core.distributed import Ranks
 from blat_core.eval.metrics.retrieval import DIRECTIONS
+from blat_core.eval.receipts import SCORED, allowed_ids, check_listed
 from blat_core.eval.tasks.common import mean_std
 from blat_core.models.blat_model import load_blat
 from blat_core.models.embed import score_retrieval
@@ -33,6 +34,7 @@ class RetrievalTask:
     models: list[str]  # model folders under the models root (blat_stage2, blat_realonly, ...)
     datasets: dict[str, str]  # prepared dataset -> its test split
     batch_size: int = bounded(ge=1, default=64)
+    id_lists: dict[str, str] = field(default_factory=dict)  # dataset -> a file of the ids to score (receipts)
 
 
 def retrieval(task: RetrievalTask, models_root: Path, prepared_root: Path, device, scratch: Path | None) -> dict:
@@ -40,12 +42,21 @@ def retrieval(task: RetrievalTask, models_root: Path, prepared_root: Path, devic
     for model_name in task.models:
         model, tokenizer, _ = load_blat(model_folder(models_root, model_name), device)
         for dataset, split in task.datasets.items():
-            test = RetrievalSet.from_split(prepared_root / dataset, split)
+            test = test_set(prepared_root, dataset, split, task.id_lists, "retrieval")
             metrics = score_retrieval(model, tokenizer, test, task.batch_size, device)
-            out.setdefault(dataset, {})[model_name] = metrics | {"clips": len(test.audio_ids)}
+            out.setdefault(dataset, {})[model_name] = metrics | {"clips": len(test.audio_ids),
+                                                                 SCORED: test.audio_ids}  # fmt: skip
             log.info("%s %s: A->T R@1 %.3f, T->A R@1 %.3f", model_name, dataset,
                      metrics["audio_to_text"]["R@1"], metrics["text_to_audio"]["R@1"])  # fmt: skip
     return out
+
+
+def test_set(prepared_root: Path, dataset: str, split: str, id_lists: dict[str, str], task: str) -> RetrievalSet:
+    """A test split's captioned clips, restricted to `id_lists[dataset]` when one is given."""
+    test = RetrievalSet.from_split(prepared_root / dataset, split)
+    allowed = allowed_ids(id_lists, task, dataset)
+    check_listed(allowed, test.audio_ids, task, dataset, f"{dataset} {split} (captioned clips)")
+    return test if allowed is None else test.subset(allowed)
 
 
 @dataclass
@@ -65,6 +76,7 @@ class RetrievalFineTuneTask:
     checkpoint_every: int = bounded(ge=1, default=100)
     eval_batch_size: int = bounded(ge=1, default=64)  # validation during fine-tuning
     scratch_text_folder: str = ""  # the text tower "scratch" starts from ("": the default MiniLM folder)
+    id_lists: dict[str, str] = field(default_factory=dict)  # dataset -> a file of the test ids to score
 
 
 def retrieval_finetune(
@@ -74,7 +86,7 @@ def retrieval_finetune(
     for dataset, splits in task.targets.items():
         pairs = caption_pairs([prepared_root / dataset])
         val = RetrievalSet.from_split(prepared_root / dataset, splits["val"])
-        test = RetrievalSet.from_split(prepared_root / dataset, splits["test"])
+        test = test_set(prepared_root, dataset, splits["test"], task.id_lists, "retrieval_finetune")
         for model_name in task.models:
             runs, records, start_scores = [], [], {}
             for seed in task.seeds:
@@ -87,6 +99,7 @@ def retrieval_finetune(
                 **{d: {k: summary[f"{d}/{k}"] for k in ("R@1", "R@5", "R@10", "median_rank")} for d in DIRECTIONS},
                 "start_kept": sum(r["start_kept"] for r in records),
                 "runs": records,
+                SCORED: test.audio_ids,
             }
             log.info("fine-tuned retrieval %s from %s: A->T R@1 %.3f, T->A R@1 %.3f; start kept by %d of %d seeds",
                      dataset, model_name, summary["audio_to_text/R@1"]["mean"], summary["text_to_audio/R@1"]["mean"],
