@@ -20,6 +20,7 @@ import yaml
 from tests.conftest import relocated, tiny_params
 from tests.helpers.project import make_project, run
 
+MODELS = ("tagger", "captioner_tags", "captioner_notags", "blat_stage1", "blat_stage2", "blat_realonly")
 ALWAYS = {"scan", "import_external"}  # the always-changed stages: cheap, outputs unchanged when inputs are
 
 
@@ -148,6 +149,14 @@ def test_push_clone_pull_then_repro_does_nothing(project, tmp_path, request, kin
     assert _ran(run(dvc + ["repro"], clone, env)) == ALWAYS
     stages_listed = re.findall(r"^(\S[^:\n]*):\s*$", run(dvc + ["status"], clone, env), re.M)
     assert set(stages_listed) == ALWAYS  # "always changed", and nothing else
+    if kind == "local":  # a declared model artifact: registered (a GTO tag), fetched from the remote anywhere
+        run([str(Path(sys.executable).parent / "gto"), "register", "blat-stage2"], work, env)
+        fetched = tmp_path / "fetched" / "blat_stage2"
+        run(dvc + ["artifacts", "get", str(work), "blat-stage2", "-o", str(fetched)], tmp_path, env)
+        assert (fetched / "blat.safetensors").read_bytes() == (work / model).read_bytes()
+        declared = yaml.safe_load((work / "dvc.yaml").read_text())["artifacts"]
+        assert {a["path"] for a in declared.values()} == {f"data/models/{m}" for m in MODELS}
+        assert all(a["type"] == "model" and a["desc"] and a["labels"] for a in declared.values())
     print(f"{kind} remote round trip (push, clone, pull, repro): {time.perf_counter() - started:.1f} s")
 
 
