@@ -22,7 +22,7 @@ from blat_core import compute
 from blat_core.atomic import write_json
 from blat_core.eval import receipts
 from blat_core.eval.schema import split_details
-from blat_core.eval.tasks import TASKS, check_id_lists, check_task, receipts_of, run_task, with_external
+from blat_core.eval.tasks import TASKS, check_task, receipts_of, run_task, with_external
 from blat_core.params import ParamsError, from_dict, load_params_file
 from blat_core.runtime import run_main, setup_logging
 
@@ -60,9 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     task = with_external(load_task(args.params, args.task), args.task, args.models)
-    check_task(args.task, task, args.models, args.prepared)
-    if args.id_lists is not None:
-        check_id_lists(args.task, task, getattr(task, TASKS[args.task].datasets_field), args.id_lists)
+    check_task(args.task, task, args.models, args.prepared, args.id_lists)
     compute.seed_everything(0)
     device = compute.pick_device()
     metrics = run_task(args.task, task, args.models, args.prepared, device, args.scratch, args.features)

@@ -68,7 +68,7 @@ TITLES = {"audiocaps": "AudioCaps", "clotho": "Clotho", "macs": "MACS", "esc50":
           "vggsound": "VGGSound", "fsd50k": "FSD50K", "audioset": "AudioSet"}  # fmt: skip
 TABLE_TASKS = {2: ("retrieval", "retrieval_finetune"), 4: ("captioning",), 5: ("zeroshot", "linear_probe", "finetune")}
 NOT_CONFIGURED = "not configured (`evaluate.external_models`)"
-AUTHORS = "authors' released BLAT `{}`, scored by this pipeline"
+AUTHORS = "authors' released BLAT{}, scored by this pipeline"  # + " `<name>`" per imported checkpoint
 TIES = ("Ranks break ties against the true item (an item scored exactly as high as the true one ranks ahead "
         "of it); accuracy gives a tie to the first class.")  # fmt: skip
 
@@ -81,8 +81,8 @@ def corpus_words(demo: bool) -> str:
 def external_rows(ctx_external: list[str], width: int, cells) -> list[list[str]]:
     """One row per imported checkpoint (`cells(model key)` fills it), or one row saying none is configured."""
     if not ctx_external:
-        return [[AUTHORS.format("…").replace(" `…`", ""), *[NOT_CONFIGURED] * width]]
-    return [[AUTHORS.format(name), *cells(EXTERNAL_PREFIX + name)] for name in ctx_external]
+        return [[AUTHORS.format(""), *[NOT_CONFIGURED] * width]]
+    return [[AUTHORS.format(f" `{name}`"), *cells(EXTERNAL_PREFIX + name)] for name in ctx_external]
 
 
 def coverage_lines(metrics: dict, tasks: tuple[str, ...]) -> list[str]:

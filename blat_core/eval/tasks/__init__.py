@@ -76,9 +76,10 @@ def get_task(name: str) -> Task:
     return TASKS[name]
 
 
-def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
+def check_task(name: str, task, models_root: Path, prepared_root: Path, id_lists_root: Path | None = None) -> None:
     """At stage entry, before any model is loaded: every dataset is one the task can score and is prepared,
-    every model exists. A `ParamsError` names the params key and the valid names."""
+    every model exists, every id list is readable (and inside `id_lists_root` when given). A `ParamsError`
+    names the params key and the valid names."""
     spec = get_task(name)
     key, valid = spec.datasets_field, spec.valid_datasets
     datasets = getattr(task, key)  # a list, or a mapping keyed by dataset
@@ -95,7 +96,7 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path) -> None:
             found = sorted(p.parent.name for p in Path(models_root).glob("*/blat.json")) + sorted(spec.special_models)
             raise ParamsError(f"evaluate.tasks.{name}.models[{i}]: no BLAT model {model_name!r} ({folder}/blat.json "
                               f"is missing); valid: {', '.join(found) or 'none yet'}, or a model folder")  # fmt: skip
-    check_id_lists(name, task, datasets)
+    check_id_lists(name, task, datasets, id_lists_root)
 
 
 def check_id_lists(name: str, task, datasets, root: Path | None = None) -> None:
@@ -135,13 +136,13 @@ def receipts_of(name: str, task, prepared_root: Path, scored: dict[str, list[str
                 device) -> dict:  # fmt: skip
     """`<task>_coverage` ({dataset: coverage of each scored split, its pinned list}) and `<task>_protocol`."""
     spec = get_task(name)
+    prepared = {dataset: PreparedDataset(Path(prepared_root) / dataset) for dataset in sorted(scored)}
     coverage = {}
     for dataset, ids in sorted(scored.items()):
-        prepared = PreparedDataset(Path(prepared_root) / dataset)
         allowed = allowed_ids(getattr(task, "id_lists", {}), name, dataset)
-        coverage[dataset] = receipts.coverage(prepared, ids, allowed, spec.unscored, lists.get(dataset))
+        coverage[dataset] = receipts.coverage(prepared[dataset], ids, allowed, spec.unscored, lists.get(dataset))
     return {receipts.coverage_key(name): coverage,
-            receipts.protocol_key(name): protocol(name, task, prepared_root, scored, device)}  # fmt: skip
+            receipts.protocol_key(name): protocol(name, task, prepared, scored, device)}  # fmt: skip
 
 
 def run_task(name: str, task, models_root: Path, prepared_root: Path, device, scratch: Path | None = None,

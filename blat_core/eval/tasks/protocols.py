@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from blat_core.cpu_runtime import stamp
@@ -16,41 +14,40 @@ ACCURACY_TIES = "to the first class (argmax)"
 TEST_AUDIO = "whole clips, never cropped, eval mode"
 
 
-def _captions_per_clip(prepared_root: Path, scored: dict[str, list[str]]) -> dict:
+def _captions_per_clip(prepared: dict[str, PreparedDataset], scored: dict[str, list[str]]) -> dict:
     out = {}
     for dataset, ids in scored.items():
-        prepared = PreparedDataset(Path(prepared_root) / dataset)
-        counts = [len(prepared.row(i)["captions"]) for i in ids]
+        counts = [len(prepared[dataset].row(i)["captions"]) for i in ids]
         if counts:
             out[dataset] = {"min": int(min(counts)), "max": int(max(counts)), "mean": round(float(np.mean(counts)), 4)}
     return out
 
 
-def _sets(prepared_root: Path, scored: dict[str, list[str]], task) -> dict[str, int]:
+def _sets(prepared: dict[str, PreparedDataset], task) -> dict[str, int]:
     """Per classification set: how many folds / standard splits were evaluated (fine-tuning may stop at max_sets)."""
     out = {}
-    for dataset in scored:
-        count = len(labelled_clips(PreparedDataset(Path(prepared_root) / dataset)).evaluation_sets())
+    for dataset, folder in prepared.items():
+        count = len(labelled_clips(folder).evaluation_sets())
         limit = getattr(task, "max_sets", 0)
         out[dataset] = min(count, limit) if limit else count
     return out
 
 
-def protocol(name: str, task, prepared_root: Path, scored: dict[str, list[str]], device) -> dict:
-    """The facts of task `name` (its params `task`) on the datasets it scored."""
-    rates = {d: PreparedDataset(Path(prepared_root) / d).sample_rate for d in scored}
+def protocol(name: str, task, prepared: dict[str, PreparedDataset], scored: dict[str, list[str]], device) -> dict:
+    """The facts of task `name` (its params `task`) on the datasets it scored (`prepared`: each one, opened)."""
+    rates = {d: folder.sample_rate for d, folder in prepared.items()}
     out = {"sample_rate": rates, "test_audio": TEST_AUDIO, "runtime": stamp(device),
            "id_lists": {d: str(p) for d, p in sorted(getattr(task, "id_lists", {}).items())}}  # fmt: skip
     if name in ("retrieval", "retrieval_finetune"):
-        out |= {"tie_rule": RANK_TIES, "captions_per_clip": _captions_per_clip(prepared_root, scored),
+        out |= {"tie_rule": RANK_TIES, "captions_per_clip": _captions_per_clip(prepared, scored),
                 "recall_rule": "a text->audio query hits when its clip is in the top K; an audio->text query hits "
                                "when any of its captions is"}  # fmt: skip
     if name == "captioning":
         c = task.captioner
-        out |= {"references_per_clip": _captions_per_clip(prepared_root, scored), "beam": c.beam,
+        out |= {"references_per_clip": _captions_per_clip(prepared, scored), "beam": c.beam,
                 "max_tokens": c.max_tokens, "epochs": c.epochs, "seed": c.seed}  # fmt: skip
     if name in ("zeroshot", "linear_probe", "finetune"):
-        out |= {"tie_rule": ACCURACY_TIES, "evaluation_sets": _sets(prepared_root, scored, task)}
+        out |= {"tie_rule": ACCURACY_TIES, "evaluation_sets": _sets(prepared, task)}
     if name == "zeroshot":
         out |= {"prompt": task.prompt, "label_text": "class name with '_' as spaces, put into the prompt"}
     if name in ("linear_probe", "finetune", "retrieval_finetune"):
