@@ -143,7 +143,7 @@ def test_doctor_on_a_fresh_clone_calls_no_upstream_output_missing(tmp_path, caps
 
 
 def test_every_command_has_help():
-    for command in ("embed", "search", "classify", "caption", "import-blat", "doctor"):
+    for command in ("embed", "search", "classify", "caption", "export", "mteb", "import-blat", "doctor"):
         result = subprocess.run([sys.executable, "-m", "blat_core.app.cli", command, "--help"], capture_output=True,
                                 text=True, check=False)  # fmt: skip
         assert result.returncode == 0 and "usage: blat" in result.stdout, command

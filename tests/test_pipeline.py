@@ -76,6 +76,52 @@ def test_repro_then_noop_then_one_dataset(project):
 
 
 @pytest.mark.slow
+def test_export_of_the_demo_stage2(project, tmp_path):
+    """`blat export --format onnx` on the demo's blat_stage2: the exported folder embeds the test clips exactly as
+    the pipeline's evaluation does, the ONNX towers pass the parity check, and the card holds this run's
+    retrieval numbers with their coverage and the lock entry the folder came from."""
+    from blat_core.data.prepared import PreparedDataset
+    from blat_core.models.blat_model import load_blat
+    from blat_core.models.embed import embed_captions, embed_clips
+
+    work, env = project
+    run([sys.executable, "-m", "dvc", "repro"], work, env)  # nothing to do after the first test
+    out = tmp_path / "blat_stage2"
+    said = run([sys.executable, "-m", "blat_core.app.cli", "export", "data/models/blat_stage2", "--format", "onnx",
+                "--out", str(out)], work, env)  # fmt: skip
+    assert "onnxruntime vs PyTorch" in said and (out / "audio.onnx").is_file() and (out / "text.onnx").is_file()
+    import blat_core
+
+    exported = blat_core.load_model(out)
+    prepared = PreparedDataset(work / "data" / "prepared" / "audiocaps")
+    ids = [row["audio_id"] for row in prepared.evaluation_rows("test")][:12]
+    pipeline, tokenizer, _ = load_blat(work / "data" / "models" / "blat_stage2")
+    expected = embed_clips(pipeline, prepared, ids, 4, "cpu").numpy()
+    got = exported.embed_audio([prepared.waveform(i) for i in ids], sample_rate=prepared.sample_rate)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    captions = ["a dog barks", "rain falls on a roof"]
+    np.testing.assert_allclose(exported.embed_text(captions), embed_captions(pipeline, tokenizer, captions, 2, "cpu"),
+                               atol=1e-6)  # fmt: skip
+
+    card = (out / "README.md").read_text()
+    matter = yaml.safe_load(card.split("---\n")[1])
+    assert set(matter["datasets"]) >= {"audiocaps", "clotho", "macs", "audioset"}
+    metrics = json.loads((work / "metrics" / "evaluate_retrieval.json").read_text())
+    results = {(r["task"]["type"], r["dataset"]["type"]): r for r in matter["model-index"][0]["results"]}
+    audiocaps = results[("audio-text-retrieval", "audiocaps")]
+    values = {m["type"]: m["value"] for m in audiocaps["metrics"]}
+    truth = metrics["retrieval"]["audiocaps"]["blat_stage2"]["text_to_audio"]["R@10"]
+    assert values["text_to_audio/R@10"] == round(truth, 4)
+    scored = metrics["retrieval_coverage"]["audiocaps"]["splits"]["test"]["scored"]
+    assert audiocaps["dataset"]["args"]["clips_scored"] == scored > 0
+    assert ("zero-shot-audio-classification", "esc50") in results
+    lock = yaml.safe_load((work / "dvc.lock").read_text())["stages"]["pretrain@stage2"]
+    (model_out,) = [o for o in lock["outs"] if o["path"] == "data/models/blat_stage2"]
+    assert f"`{model_out['md5']}`" in card and "- stage: `pretrain@stage2`; DVC artifact `blat-stage2`" in card
+    assert "(`dvc status pretrain@stage2`): yes" in card
+
+
+@pytest.mark.slow
 def test_experiment_reruns_only_the_affected_stages(project):
     """`dvc exp run -S evaluate.tasks.zeroshot.prompt=...` through the Python API re-runs evaluate@zeroshot
     (and the report that reads its metrics), nothing else."""

@@ -6,6 +6,8 @@ check a machine (`blat doctor`). Run `blat <command> --help` for each command's 
     blat classify AUDIO_DIR --labels labels.txt --model data/models/blat_stage2 --out predictions.csv
     blat caption AUDIO_DIR --captioner data/models/captioner_tags --tagger data/models/tagger
     blat serve --index index.parquet --audio-root AUDIO_DIR   # a local search page at http://127.0.0.1:8000/
+    blat export data/models/blat_stage2 --format onnx --out exported/blat_stage2
+    blat mteb exported/blat_stage2 --benchmark "MAEB(v1)" --out results/maeb   # needs the Hugging Face hub
     blat import-blat blat_cnn14_bertm.pth --text-folder /models/bert-medium --out data/models/blat_official
     blat fetch esc50 --root /data/esc50
     blat doctor
@@ -17,12 +19,12 @@ import argparse
 import logging
 import sys
 
-from blat_core.app.cli import caption, classify, doctor, embed, fetch, import_blat, search, serve
+from blat_core.app.cli import caption, classify, doctor, embed, export, fetch, import_blat, mteb, search, serve
 from blat_core.app.cli.common import CHUNK_BYTES, UsageError, positive_int, positive_number, read_index  # noqa: F401  (the tests' entry points)
 from blat_core.models.inference import windows  # noqa: F401
 from blat_core.params import ParamsError
 
-COMMANDS = (embed, search, classify, caption, serve, import_blat, fetch, doctor)
+COMMANDS = (embed, search, classify, caption, serve, export, mteb, import_blat, fetch, doctor)
 
 
 class OneLineParser(argparse.ArgumentParser):

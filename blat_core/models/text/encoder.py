@@ -90,14 +90,25 @@ def load_pretrained_bert(folder: str | Path) -> nn.Module:
 class BertTextEncoder(nn.Module):
     """(input_ids, attention_mask) -> (B, hidden) `[CLS]` embedding of the last layer."""
 
-    def __init__(self, folder: str, pretrained: bool = True, max_tokens: int = 30):
+    def __init__(self, folder: str, pretrained: bool = True, max_tokens: int = 30, hf_config: dict | None = None):
+        """From a local transformers folder; or, with `hf_config` (a config.json's fields), the architecture alone
+        with random weights and no folder (an exported model folder holds its text tower's config that way)."""
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
-        refuse_custom_code(folder)
-        if pretrained:
+        if hf_config is not None:
+            if hf_config.get("auto_map"):
+                raise CheckpointError(f"the text tower's config asks to run its own code (auto_map: "
+                                      f"{sorted(hf_config['auto_map'])}); only standard transformers models "
+                                      "load")  # fmt: skip
+            fields = dict(hf_config)
+            config = AutoConfig.for_model(str(fields.pop("model_type", "")), **fields)
+            self.model = AutoModel.from_config(config, add_pooling_layer=False, trust_remote_code=False)
+        elif pretrained:
+            refuse_custom_code(folder)
             self.model = load_pretrained_bert(folder)
         else:
+            refuse_custom_code(folder)
             config = AutoConfig.from_pretrained(folder, local_files_only=True, trust_remote_code=False)
             self.model = AutoModel.from_config(config, add_pooling_layer=False, trust_remote_code=False)
         self.folder, self.max_tokens = folder, max_tokens
@@ -137,5 +148,6 @@ def build_text_encoder(config: dict) -> nn.Module:
 
 
 @TEXT_ENCODERS.register("bert")
-def _bert(folder: str, pretrained: bool = True, max_tokens: int = 30) -> BertTextEncoder:
-    return BertTextEncoder(folder, pretrained, max_tokens)
+def _bert(folder: str = "", pretrained: bool = True, max_tokens: int = 30, hf_config: dict | None = None
+          ) -> BertTextEncoder:  # fmt: skip
+    return BertTextEncoder(folder, pretrained, max_tokens, hf_config)
