@@ -195,22 +195,15 @@ def load_model(folder: str | Path, device="cpu") -> BlatModel:
     return BlatModel(model, tokenizer, config, folder, device)
 
 
-class _AudioGraph(torch.nn.Module):
-    def __init__(self, model):
+class _Tower(torch.nn.Module):
+    """One tower of the bi-encoder as a graph of two inputs: `encode_audio` or `encode_text`."""
+
+    def __init__(self, model, encode: str):
         super().__init__()
-        self.model = model
+        self.model, self.encode = model, encode
 
-    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_audio(waveform, lengths)
-
-
-class _TextGraph(torch.nn.Module):
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model.encode_text(input_ids, attention_mask)
+    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        return getattr(self.model, self.encode)(first, second)
 
 
 def export_onnx(loaded: BlatModel, folder: str | Path) -> dict[str, Path]:
@@ -230,21 +223,21 @@ def export_onnx(loaded: BlatModel, folder: str | Path) -> dict[str, Path]:
     batch = torch.export.Dim("batch")
     samples = torch.export.Dim("samples", min=rate // 10)
     text_tokens = torch.export.Dim("tokens", max=int(loaded.config["text"]["max_tokens"]))
-    paths = {"audio": folder / AUDIO_ONNX, "text": folder / TEXT_ONNX}
+    towers = {  # (file, method, example inputs, input names, output name, dynamic axes per input)
+        "audio": (AUDIO_ONNX, "encode_audio", (wave, lengths), ["waveform", "lengths"], "audio_embedding",
+                  ({0: batch, 1: samples}, {0: batch})),
+        "text": (TEXT_ONNX, "encode_text", (tokens["input_ids"], tokens["attention_mask"]),
+                 ["input_ids", "attention_mask"], "text_embedding", ({0: batch, 1: text_tokens},) * 2),
+    }  # fmt: skip
+    paths = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation and tracing chatter
-        with atomic_path(paths["audio"]) as tmp:
-            torch.onnx.export(_AudioGraph(model), (wave, lengths), str(tmp), dynamo=True, opset_version=ONNX_OPSET,
-                              input_names=["waveform", "lengths"], output_names=["audio_embedding"],
-                              dynamic_shapes={"waveform": {0: batch, 1: samples}, "lengths": {0: batch}},
-                              external_data=False, verbose=False)  # fmt: skip
-        with atomic_path(paths["text"]) as tmp:
-            torch.onnx.export(_TextGraph(model), (tokens["input_ids"], tokens["attention_mask"]), str(tmp),
-                              dynamo=True, opset_version=ONNX_OPSET, input_names=["input_ids", "attention_mask"],
-                              output_names=["text_embedding"],
-                              dynamic_shapes={"input_ids": {0: batch, 1: text_tokens},
-                                              "attention_mask": {0: batch, 1: text_tokens}},
-                              external_data=False, verbose=False)  # fmt: skip
+        for kind, (name, method, inputs, input_names, output, axes) in towers.items():
+            paths[kind] = folder / name
+            with atomic_path(paths[kind]) as tmp:
+                torch.onnx.export(_Tower(model, method), inputs, str(tmp), dynamo=True, opset_version=ONNX_OPSET,
+                                  input_names=input_names, output_names=[output], dynamic_shapes=axes,
+                                  external_data=False, verbose=False)  # fmt: skip
     model.to(loaded.device)
     return paths
 
