@@ -82,3 +82,21 @@ def test_mteb_scores_a_blat_folder_as_its_own_embeddings_do(tmp_path):
     hits = [f"d{top[i]}" in relevant[f"q{i}"] for i in range(len(queries))]
     assert scores["TinyT2ARetrieval"]["recall_at_1"] == pytest.approx(float(np.mean(hits)), abs=1e-5)  # mteb: 5 places
     assert list((tmp_path / "results").rglob("TinyT2ARetrieval.json"))  # mteb's own results layout
+
+
+def test_blat_mteb_without_the_hub_says_so_in_one_line(tmp_path):
+    """The hub is unreachable here: `blat mteb` on a real MAEB task fails with exit 2 and one line saying why and
+    where it can run; an unknown task name is one line too."""
+    import os
+    import subprocess
+    import sys
+
+    make_models(tmp_path)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    for task, said in (("ESC50_Zeroshot", "could not be loaded"), ("NoSuchTask", "no such task")):
+        done = subprocess.run([sys.executable, "-m", "blat_core.app.cli", "mteb", str(tmp_path / "blat"), "--out",
+                               str(tmp_path / "results"), "--tasks", task], capture_output=True, text=True, env=env,
+                              timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 2, done.stderr[-2000:]
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("blat mteb: error:") and said in last and "Traceback" not in done.stderr

@@ -32,6 +32,13 @@ def run(args) -> None:
         results = evaluate(args.model, args.out, args.tasks, args.benchmark, str(device_of(args.device)))
     except CheckpointError as error:
         raise UsageError(str(error)) from error
+    except (ConnectionError, OSError) as error:  # datasets' ConnectionError, or the hub's offline-cache misses
+        said = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+        raise UsageError(f"a task's dataset could not be loaded ({said}): mteb downloads each task's data from the "
+                         "Hugging Face hub; run this where huggingface.co is reachable, or with the datasets already "
+                         "in the Hugging Face cache (HF_HOME) and HF_HUB_OFFLINE=1") from None  # fmt: skip
+    except KeyError as error:  # mteb.get_tasks / get_benchmark on an unknown name
+        raise UsageError(f"mteb knows no such task or benchmark: {error}") from None
     for task, value in summary(results):
         print(f"{task}\tmain score {value:.4f}")
     print(f"results in {args.out}")
