@@ -241,7 +241,10 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
     lines += ["An audio tower (CNN14) and a text tower (BERT family) projecting into one space; cosine similarity "
               "ranks captions for a clip and clips for a caption. Exported by `blat export` from this project's "
               "pipeline ([BLAT](https://arxiv.org/abs/2303.07902) reproduction).", "",
-              "## How to load", "", "```python", "import blat_core", "",
+              "## How to load", "",
+              "With this project's Python package installed (in a clone of the project: `scripts/setup_env.sh`, "
+              "or `pip install -e .` into an environment with its `requirements.lock`):", "",
+              "```python", "import blat_core", "",
               'model = blat_core.load_model("path/to/this/folder")   # no network, no code from the folder',
               'audio = model.embed_audio(["dog.wav"])                   # (1, E) float32, L2-normalised',
               'text = model.embed_text(["a dog barks", "rain on a roof"])',
