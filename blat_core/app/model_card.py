@@ -65,21 +65,27 @@ class Provenance:
             self.path = None
         lock = _read_yaml(self.root / "dvc.lock") or {}
         entries = lock.get("stages", {}) if isinstance(lock, dict) else {}
-        current = self._current_stages()
+        self.stage, self.up_to_date = None, None  # up_to_date: `dvc status <stage>` empty; None when unknown
+        try:  # one DVC repo opened for both questions (a second open re-reads dvc.yaml and the lock)
+            from dvc.repo import Repo
+
+            with Repo(str(self.root)) as repo:
+                current = {stage.addressing for stage in repo.index.stages}
+                self._index(entries, current)
+                if self.stage:
+                    try:
+                        self.up_to_date = not repo.status(targets=[self.stage])
+                    except Exception:  # status unknown; the lock's provenance stands
+                        self.up_to_date = None
+        except Exception:  # not a DVC project, or one DVC cannot read: no provenance
+            self._index(entries, set())
+
+    def _index(self, entries: dict, current: set[str]) -> None:
         # dvc.lock keeps entries of stages since renamed; only the stages dvc.yaml defines today count
         self.entries = {name: entry for name, entry in entries.items() if name in current and isinstance(entry, dict)}
         self.producer = {out["path"]: name for name, entry in self.entries.items()
                          for out in entry.get("outs", []) if isinstance(out, dict) and "path" in out}  # fmt: skip
         self.stage = self.producer.get(self.path) if self.path else None
-
-    def _current_stages(self) -> set[str]:
-        try:
-            from dvc.repo import Repo
-
-            with Repo(str(self.root)) as repo:
-                return {stage.addressing for stage in repo.index.stages}
-        except Exception:  # not a DVC project, or one DVC cannot read: no provenance
-            return set()
 
     def entry(self, stage: str | None = None) -> dict:
         return self.entries.get(stage or self.stage, {}) if (stage or self.stage) else {}
@@ -120,18 +126,6 @@ class Provenance:
         names = [dep["path"].split("/")[2] for dep in self.entry(stage).get("deps", [])
                  if dep.get("path", "").startswith("data/prepared/")]  # fmt: skip
         return sorted(set(names))
-
-    def up_to_date(self) -> bool | None:
-        """Does the workspace match the lock entry (`dvc status <stage>` empty)? None when unknown."""
-        if not self.stage:
-            return None
-        try:
-            from dvc.repo import Repo
-
-            with Repo(str(self.root)) as repo:
-                return not repo.status(targets=[self.stage])
-        except Exception:
-            return None
 
 
 def _value(entry: dict, keys: tuple[str, ...]):
@@ -278,7 +272,7 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
     stage_params = provenance.params()
     lines += ["", "## Provenance", ""]
     if provenance.stage:
-        up_to_date = provenance.up_to_date()
+        up_to_date = provenance.up_to_date
         lines += [f"- stage: `{provenance.stage}`" + (f"; DVC artifact `{artifact}`" if artifact else ""),
                   f"- model folder's DVC hash (dvc.lock): `{provenance.out_hash()}`",
                   f"- params digest (sha256 of the stage's params in dvc.lock, canonical JSON): "
