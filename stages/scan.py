@@ -35,7 +35,7 @@ def fingerprint(name: str, params: PrepareParams) -> tuple[dict, list[str]]:
     audio, files = audio_listing(source.audio_dir)
     result = {
         "dataset": name,
-        "meta": metadata_fingerprint(source.meta_dir, source.audio_dir),
+        "meta": metadata_fingerprint(source.fingerprinted, source.audio_dir),
         "audio": audio,
         "joins": {
             other: metadata_fingerprint(params.source(other).meta_dir, params.source(other).audio_dir)

@@ -95,6 +95,38 @@ def test_classify_writes_the_argmax_label(models, audio_dir, tmp_path, capsys):
     assert "at least 2" in capsys.readouterr().err
 
 
+def test_classify_by_a_fine_tuned_head_without_labels(models, audio_dir, tmp_path, capsys):
+    """A model folder with a classifier beside it (finetuned@<name>): `blat classify` without --labels writes each
+    file's most probable class; the probability is the mean over windows of the head's softmax. A head whose shape
+    does not fit the tower, an index, or a plain model folder without --labels are one error each."""
+    import shutil
+
+    from blat_core.models.classifier import load_classifier, save_classifier
+
+    folder = tmp_path / "tuned"
+    shutil.copytree(models / "blat", folder)
+    width = load_blat(folder)[0].audio_encoder.embedding_dim
+    torch.manual_seed(0)
+    save_classifier(folder, torch.nn.Linear(width, 3), ["dog", "rain", "speech"], False, "mine", {})
+    assert run("classify", audio_dir, "--model", folder, "--out", tmp_path / "h.csv") == 0
+    rows = list(csv.DictReader((tmp_path / "h.csv").open()))
+    assert len(rows) == 6 and {r["label"] for r in rows} <= {"dog", "rain", "speech"}
+    assert "fine-tuned single-label classifier (3 classes)" in capsys.readouterr().out
+    model = load_classifier(folder)
+    clip = sorted(audio_dir.glob("clip0.wav"))[0]
+    wave = torch.from_numpy(sf.read(clip, dtype="float32")[0])[None]
+    with torch.no_grad():
+        probs = model.encode_audio(wave, torch.tensor([wave.shape[1]]))[0]
+    row = next(r for r in rows if r["path"] == "clip0.wav")
+    assert row["label"] == model.classes[int(probs.argmax())]
+    assert abs(float(row["score"]) - float(probs.max())) < 1e-3
+    assert run("classify", audio_dir, "--model", models / "blat") == 2
+    assert "no fine-tuned classifier" in capsys.readouterr().err
+    save_classifier(folder, torch.nn.Linear(width + 1, 3), ["dog", "rain", "speech"], False, "mine", {})
+    assert run("classify", audio_dir, "--model", folder) == 2
+    assert "does not fit its classes and the audio tower" in capsys.readouterr().err
+
+
 def test_caption_with_given_and_predicted_tags(models, audio_dir, tmp_path, capsys):
     base = ["caption", audio_dir, "--captioner", models / "captioner", "--tagger", models / "tagger"]
     assert run(*base, "--out", tmp_path / "c.csv") == 0

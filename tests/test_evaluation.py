@@ -8,6 +8,7 @@ import pytest
 import yaml
 from sklearn.metrics import accuracy_score, average_precision_score
 
+from blat_core.data.datasets import recipe
 from blat_core.data.labelled import LabelledClips
 from blat_core.eval import classification
 from blat_core.eval.metrics import classification as metrics
@@ -20,7 +21,8 @@ def _clips(name: str, classes: int, per_class: int, folds: int) -> LabelledClips
     labels = np.repeat(np.arange(classes), per_class)
     targets = np.eye(classes, dtype=np.float32)[labels]
     return LabelledClips(name, [f"c{i}" for i in range(count)], np.arange(count) % folds + 1,
-                         np.array(["all"] * count), [f"class_{i}" for i in range(classes)], targets)  # fmt: skip
+                         np.array(["all"] * count), [f"class_{i}" for i in range(classes)], targets,
+                         recipe(name).classification)  # fmt: skip
 
 
 def test_accuracy_and_map_match_scikit_learn():
@@ -85,7 +87,8 @@ def test_only_the_clips_an_evaluation_uses_are_kept():
 def test_a_non_finite_class_score_names_the_clip():
     """Classification metrics refuse NaN/inf scores, naming the clip id of the bad row."""
     data = LabelledClips("esc50", ["a", "b", "c"], np.array([1, 1, 2]), np.array(["all"] * 3),
-                                        ["dog", "cat"], np.eye(2, dtype=np.float32)[[0, 1, 0]])  # fmt: skip
+                                        ["dog", "cat"], np.eye(2, dtype=np.float32)[[0, 1, 0]],
+                                        recipe("esc50").classification)  # fmt: skip
     scores = np.array([[1.0, 0.0], [np.inf, 0.0], [0.0, 1.0]])
     with pytest.raises(ValueError, match="non-finite score in clip b"):
         data.score(np.ones(3, dtype=bool), scores)

@@ -4,6 +4,7 @@ dataset's prepare."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -46,7 +47,8 @@ def test_repro_then_noop_then_one_dataset(project):
     pretraining = {"pretrain@stage1", "pretrain@stage2", "pretrain@realonly"}
     evaluation = {f"evaluate@{task}" for task in tiny_params()["evaluate"]["tasks"]} | {"report"}
     prepares = {f"prepare@{name}" for name in datasets}
-    expected = {"make_demo", "scan", "import_external", "tagger"} | prepares | features | captioners | pretraining
+    expected = {"make_demo", "scan", "import_external", "tagger", "real_captions"} | prepares | features | captioners
+    expected |= pretraining
     expected |= evaluation
     assert first == expected
     assert json.loads((work / "metrics" / "tagger.json").read_text())["tagger"]["audioset_eval"]["mAP"] > 0
@@ -222,3 +224,77 @@ def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path, tiny_co
     samples, rate = sf.read(target, dtype="float32")
     sf.write(target, np.roll(samples, 1234), rate, subtype="PCM_16")  # same size, other content
     assert _ran(run(dvc, work, env)) == {"scan", "prepare@esc50"}
+
+
+@pytest.mark.slow
+def test_your_own_data_through_dvc_repro(project, tmp_path):
+    """docs/your-data.md's path: a captions folder and a labels folder of real recordings in a user's layout, added
+    by params only, train stage 2 (beside AudioCaps), are scored by retrieval (and retrieval fine-tuning), zero-shot
+    and fine-tuning, and leave a fine-tuned model folder that `blat classify` uses; changing the evaluation-only set
+    afterwards does not re-train stage 2."""
+    from tests.helpers import real_audio
+
+    if not real_audio.available():
+        pytest.skip(f"needs Debian's sound-theme-freedesktop recordings in {real_audio.SOUNDS}")
+    work, env = project
+    mine = tmp_path / "my_data"
+    real_audio.build_user_captions(mine / "my_sounds")
+    labels = real_audio.build_user_labels(mine / "my_labels")
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["prepare"]["datasets"]["my_sounds"] = {"recipe": "captions", "root": str(mine / "my_sounds"),
+                                                  "metadata": "captions.csv"}  # fmt: skip
+    params["prepare"]["datasets"]["my_labels"] = {"recipe": "labels", "root": str(mine / "my_labels"),
+                                                  "metadata": "labels.tsv", "test_fraction": 0.34,
+                                                  "val_fraction": 0.0}  # fmt: skip
+    params["pretrain"]["real_datasets"] = ["audiocaps", "my_sounds"]
+    tasks = params["evaluate"]["tasks"]
+    tasks["retrieval"]["datasets"]["my_sounds"] = "test"
+    tasks["retrieval_finetune"].update({"models": ["blat_stage1"], "targets": {"my_sounds": {"val": "val",
+                                                                                           "test": "test"}}})
+    tasks["zeroshot"]["datasets"].append("my_labels")
+    tasks["finetune"].update({"models": ["blat_stage2"], "datasets": ["my_labels"]})
+    params["finetuned"] = {"my_classifier": {"model": "blat_stage2", "dataset": "my_labels", "steps": 3,
+                                             "batch_size": 4, "max_seconds": 2.0, "checkpoint_every": 2}}  # fmt: skip
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    targets = ["evaluate@retrieval", "evaluate@retrieval_finetune", "evaluate@zeroshot", "evaluate@finetune",
+               "finetuned@my_classifier"]  # fmt: skip
+    started = time.perf_counter()
+    ran = _ran(run([sys.executable, "-m", "dvc", "repro", *targets], work, env))
+    print(f"your data: dvc repro {' '.join(targets)} in {time.perf_counter() - started:.0f} s")
+    assert {"prepare@my_sounds", "prepare@my_labels", "real_captions", "pretrain@stage2", "pretrain@realonly",
+            *targets} <= ran  # fmt: skip
+    assert not ran & {"make_demo", "tagger", "synthesize", "pretrain@stage1"}
+
+    def metrics(name: str) -> dict:
+        return json.loads((work / "metrics" / f"{name}.json").read_text())
+
+    pool = json.loads((work / "data" / "real_captions.json").read_text())["datasets"]
+    assert [d["name"] for d in pool] == ["audiocaps", "my_sounds"] and pool[1]["training_clips"] == 17
+    retrieval = metrics("evaluate_retrieval")
+    assert retrieval["retrieval"]["my_sounds"]["blat_stage2"]["clips"] == 5
+    assert retrieval["retrieval_protocol"]["captions_per_clip"]["my_sounds"]["min"] >= 1
+    assert retrieval["retrieval_coverage"]["my_sounds"]["splits"]["test"]["scored"] == 5
+    tuned = metrics("evaluate_retrieval_finetune")["retrieval_finetune"]["my_sounds"]["blat_stage1"]
+    assert 0 <= tuned["text_to_audio"]["R@1"]["mean"] <= 1
+    zeroshot = metrics("evaluate_zeroshot")["zeroshot"]["my_labels"]["blat_stage2"]
+    assert 0 <= zeroshot["accuracy"] <= 1 and zeroshot["chance_accuracy"] > 0
+    finetune = metrics("evaluate_finetune")["finetune"]["my_labels"]["blat_stage2"]
+    assert finetune["sets"] == 1 and 0 <= finetune["accuracy"]["mean"] <= 1
+    kept = metrics("finetuned_my_classifier")["finetuned"]["my_classifier"]
+    assert kept["train_clips"] + kept["test_clips"] == 19 and not kept["multi_label"]
+
+    model = work / "data" / "finetuned" / "my_classifier"
+    out = tmp_path / "classified.csv"
+    said = run([sys.executable, "-m", "blat_core.app.cli", "classify", str(mine / "my_labels" / "wav"), "--model",
+                str(model), "--out", str(out)], work, env)  # fmt: skip
+    assert "by the fine-tuned single-label classifier" in said
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == labels["clips"] and {r["label"] for r in rows} <= set(labels["classes"])
+    assert all(0 < float(r["score"]) <= 1 for r in rows)
+
+    # An evaluation-only set changes: its prepare and the pool run, stage 2 does not (the pool file is unchanged).
+    table = (mine / "my_labels" / "labels.tsv").read_text().splitlines()
+    (mine / "my_labels" / "labels.tsv").write_text("\n".join(table[:-1]) + "\n")
+    ran = _ran(run([sys.executable, "-m", "dvc", "repro", "pretrain@stage2"], work, env))
+    assert ran == {"scan", "prepare@my_labels", "real_captions"}

@@ -71,6 +71,12 @@ def load_sections(params_file: Path, report: Report) -> dict:
             loaded[f"evaluate.{task}"] = from_dict(TASKS[task].params, data, f"evaluate.tasks.{task}")
         except (ParamsError, KeyError) as error:
             report.line("FAIL", f"params: evaluate.tasks.{task}", str(error))
+    for name, data in (raw.get("finetuned") or {}).items():  # the fine-tuned classifiers kept as models
+        try:
+            loaded[f"finetuned.{name}"] = from_dict(_cls("blat_core.train.finetuned:FinetunedParams"), data,
+                                                    f"finetuned.{name}")  # fmt: skip
+        except ParamsError as error:
+            report.line("FAIL", f"params: finetuned.{name}", str(error))
     bad = [s for s in SECTIONS if loaded.get(s) is None]
     if not bad:
         report.line("ok", "params", f"{params_file}: every section and evaluate task loads strictly")
@@ -176,8 +182,10 @@ def check_stages(project: Path, report: Report) -> None:
                 absent = []
                 for dep in stage.deps:
                     path = Path(dep.fs_path).resolve()
-                    # A file inside an upstream stage's output folder (scan's data/sources/<ds>.json) is made too.
-                    made = path in produced or any(parent in produced for parent in path.parents)
+                    # A file inside an upstream stage's output folder (scan's data/sources/<ds>.json) is made too,
+                    # and so is a folder holding upstream outputs (data/prepared, of every prepare@<dataset>).
+                    made = (path in produced or any(parent in produced for parent in path.parents)
+                            or any(path in out.parents for out in produced))  # fmt: skip
                     if not path.exists() and not made and not str(dep).startswith("params"):
                         absent.append(str(dep))
                 need = next((v for k, v in NEEDS.items() if stage.addressing.startswith(k)), "")

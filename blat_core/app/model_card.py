@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from blat_core.data.real_captions import KEY as REAL_DATASETS_KEY
 from blat_core.yaml_input import safe_load
 
 # How each evaluation task reads in a card: (front-matter task type, title, metric keys shown).
@@ -122,9 +123,13 @@ class Provenance:
         return None
 
     def datasets(self, stage: str) -> list[str]:
-        """The prepared datasets a stage reads directly (data/prepared/<name>)."""
+        """The prepared datasets a stage reads directly (data/prepared/<name>), and those the real_captions stage
+        chose for stage 2 (its params entry `pretrain.real_datasets`: it depends on all of data/prepared)."""
         names = [dep["path"].split("/")[2] for dep in self.entry(stage).get("deps", [])
                  if dep.get("path", "").startswith("data/prepared/")]  # fmt: skip
+        for values in self.entry(stage).get("params", {}).values():
+            chosen = values.get(REAL_DATASETS_KEY) if isinstance(values, dict) else None
+            names += [n for n in chosen or [] if isinstance(n, str)]
         return sorted(set(names))
 
 

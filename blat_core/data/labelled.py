@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from blat_core.data.datasets import LABELLED_TARGETS, recipe
+from blat_core.data.datasets import LABELLED_TARGETS, Classification, classification_for
 from blat_core.data.prepared import PreparedDataset, read_classes
 from blat_core.eval.metrics.classification import label_metrics
 
@@ -23,18 +23,19 @@ class LabelledClips:
     splits: np.ndarray
     classes: list[str]
     targets: np.ndarray  # (clips, classes) 0/1
+    scoring: Classification
     trainable: np.ndarray | None = None  # per clip: may be trained on (the leakage gate); None = every clip
 
     @property
     def multi_label(self) -> bool:
-        return recipe(self.name).classification.multi_label
+        return self.scoring.multi_label
 
     def subset(self, keep: np.ndarray) -> LabelledClips:
         """The clips of boolean mask `keep` (class list unchanged)."""
         ids = [a for a, k in zip(self.audio_ids, keep, strict=True) if k]
         trainable = None if self.trainable is None else self.trainable[keep]
         return LabelledClips(self.name, ids, self.folds[keep], self.splits[keep], self.classes, self.targets[keep],
-                             trainable)  # fmt: skip
+                             self.scoring, trainable)  # fmt: skip
 
     def used(self, train: bool) -> LabelledClips:
         """Only the clips some evaluation set uses (its test clips, and with `train` its training clips too):
@@ -47,7 +48,7 @@ class LabelledClips:
     def evaluation_sets(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train mask, test mask) per standard fold / split; a train mask never holds a clip the leakage gate
         holds out (e.g. an AudioSet training clip that is an AudioCaps test clip)."""
-        scoring = recipe(self.name).classification
+        scoring = self.scoring
         allowed = np.ones(len(self.audio_ids), dtype=bool) if self.trainable is None else self.trainable
         if scoring.test_split is not None:
             return [(np.isin(self.splits, scoring.train_splits) & allowed, self.splits == scoring.test_split)]
@@ -63,11 +64,13 @@ class LabelledClips:
 def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
     """Read a prepared classification set; AudioSet's classes are its ontology display names."""
     name = prepared.name
-    if recipe(name).classification is None:
-        raise ValueError(f"{name} is not a classification dataset (one of {', '.join(LABELLED_TARGETS)})")
+    scoring = classification_for(name, prepared.user_info)
+    if scoring is None:
+        raise ValueError(f"{name} is not a classification dataset (one of {', '.join(LABELLED_TARGETS)}, or a "
+                         "dataset of your own with `recipe: labels`)")  # fmt: skip
     rows = list(prepared.rows())
     trainable = prepared.training_ids()
-    if recipe(name).classification.ontology_classes:
+    if scoring.ontology_classes:
         classes = [display for _, display in read_classes(prepared.folder)]
         labels = [list(r["tag_names"]) for r in rows]
     else:
@@ -84,6 +87,7 @@ def labelled_clips(prepared: PreparedDataset) -> LabelledClips:
         np.array([r["split"] for r in rows]),
         classes,
         targets,
+        scoring,
         np.array([r["audio_id"] in trainable for r in rows], dtype=bool),
     )
 

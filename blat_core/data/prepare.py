@@ -7,6 +7,7 @@ split so that no training stage can use them.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from blat_core.atomic import write_csv, write_json
 from blat_core.data.audio import load_clip
-from blat_core.data.datasets import RECIPES, YOUTUBE, evaluation_youtube_ids, read_dataset, recipe
+from blat_core.data.datasets import RECIPES, YOUTUBE, Recipe, evaluation_youtube_ids, generic, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
 from blat_core.data.resolve import ListingIndex, check_pattern, has_wildcard
 from blat_core.data.shards import ShardWriter
@@ -32,6 +33,7 @@ from blat_core.runtime import die_with_parent
 log = logging.getLogger(__name__)
 
 DEMO_ROOT = "data/demo"  # make_demo's output folder (dvc.yaml)
+USER_DATASET_FILE = "dataset.json"  # a user dataset's recipe and scoring (generic recipes)
 SPLITS_FILE = "splits.json"  # per split: clips listed, prepared, skipped by reason (what coverage reports)
 UNASSIGNED = "(split unknown)"  # the split of a metadata row the reader could not parse
 
@@ -40,12 +42,23 @@ UNASSIGNED = "(split unknown)"  # the split of a metadata row the reader could n
 class DatasetSource:
     """Where one dataset lives. Either `root`, the folder holding its metadata and audio as downloaded
     (`meta` and `audio` are then sub-folders of it, default: the root itself), or the two folders
-    `meta` and `audio`. `audio_pattern` names a row's file in the audio folder (`blat_core.data.resolve`)."""
+    `meta` and `audio`. `audio_pattern` names a row's file in the audio folder (`blat_core.data.resolve`).
 
-    audio_pattern: str
+    Your own data (`blat_core.data.datasets.generic`, docs/your-data.md): `recipe` ("captions" or "labels")
+    and `metadata`, the table inside the meta folder; `audio_pattern` defaults to "{file}"; a table without a
+    split column is split by `split_seed`, `val_fraction` and `test_fraction`; `label_delimiter` separates
+    several labels in one cell."""
+
+    audio_pattern: str = ""
     root: str = ""
     meta: str = ""
     audio: str = ""
+    recipe: str = ""
+    metadata: str = ""
+    label_delimiter: str = ";"
+    split_seed: int = 0
+    val_fraction: float = bounded(ge=0.0, le=1.0, default=0.1)
+    test_fraction: float = bounded(ge=0.0, le=1.0, default=0.2)
 
     @property
     def meta_dir(self) -> Path:
@@ -54,6 +67,11 @@ class DatasetSource:
     @property
     def audio_dir(self) -> Path:
         return Path(self.root, self.audio) if self.root else Path(self.audio)
+
+    @property
+    def fingerprinted(self) -> Path:
+        """What scan hashes as the metadata: the table of a user dataset, else the meta folder."""
+        return self.meta_dir / self.metadata if self.recipe else self.meta_dir
 
 
 @dataclass
@@ -79,25 +97,64 @@ class PrepareParams:
         return any(DEMO_ROOT in f"{s.root} {s.meta} {s.audio}" for s in self.datasets.values())
 
     def source(self, name: str) -> DatasetSource:
-        if name not in RECIPES:
-            raise ParamsError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
         if name not in self.datasets:
             raise ParamsError(f"params key prepare.datasets.{name} is missing")
         source = self.datasets[name]
+        where = f"prepare.datasets.{name}"
+        if name not in RECIPES and not source.recipe:
+            raise ParamsError(f"unknown dataset {name!r}: known recipes are {', '.join(RECIPES)}; for your own data "
+                              f"set `{where}.recipe` to one of {', '.join(generic.KINDS)} (docs/your-data.md)")
+        if source.recipe:
+            if name in RECIPES:
+                raise ParamsError(f"{where}.recipe: {name!r} is a known dataset with its own recipe; give your "
+                                  "dataset another name")  # fmt: skip
+            if source.recipe not in generic.KINDS:
+                raise ParamsError(f"{where}.recipe: {source.recipe!r} is not a recipe; valid: "
+                                  f"{', '.join(generic.KINDS)}")  # fmt: skip
+            if not source.metadata:
+                raise ParamsError(f"{where}.metadata: name the metadata table (e.g. captions.csv), a file inside "
+                                  f"`{where}.root` (or `meta`)")  # fmt: skip
+            if not (source.label_delimiter and source.label_delimiter.strip()):
+                raise ParamsError(f"{where}.label_delimiter must be a visible character (e.g. ';')")
+            if source.val_fraction + source.test_fraction >= 1.0:
+                raise ParamsError(f"{where}: val_fraction + test_fraction must stay below 1 (training keeps the rest)")
+            if inside_root(source.meta_dir, source.metadata) is None:
+                raise ParamsError(f"{where}.metadata {source.metadata!r} must be a file inside the dataset's folder")
+            source = dataclasses.replace(source, audio_pattern=source.audio_pattern or "{file}")
+        else:
+            extra = [k for k in _GENERIC_KEYS if getattr(source, k) != getattr(_DEFAULT_SOURCE, k)]
+            if extra:
+                raise ParamsError(f"{where}: {', '.join(extra)} only apply to your own data (`recipe:`); "
+                                  f"{name} has its own recipe")  # fmt: skip
+            if not source.audio_pattern:
+                raise ParamsError(f"{where}.audio_pattern is missing")
         if not source.root and not (source.meta and source.audio):
             raise ParamsError(
-                f"prepare.datasets.{name}: set `root` (the folder holding its metadata and audio as downloaded) "
-                "or both `meta` and `audio`"
+                f"{where}: set `root` (the folder holding its metadata and audio as downloaded) or both `meta` and "
+                "`audio`"
             )
+        recipe = self.recipe_of(name)
         try:
             check_pattern(source.audio_pattern)
-            source.audio_pattern.format(**recipe(name).pattern_fields)
+            source.audio_pattern.format(**recipe.pattern_fields)
         except (KeyError, ValueError, IndexError) as error:
             raise ParamsError(
-                f"prepare.datasets.{name}.audio_pattern {source.audio_pattern!r} is not valid "
-                f"({error}); placeholders available: {', '.join(recipe(name).pattern_fields)}"
+                f"{where}.audio_pattern {source.audio_pattern!r} is not valid "
+                f"({error}); placeholders available: {', '.join(recipe.pattern_fields)}"
             ) from None
         return source
+
+    def recipe_of(self, name: str) -> Recipe:
+        """Dataset `name`'s recipe: its own, or the generic one its `recipe` key names."""
+        source = self.datasets.get(name)
+        if source is None or not source.recipe:
+            return recipe(name)
+        draw = generic.SplitDraw(source.split_seed, source.val_fraction, source.test_fraction)
+        return generic.make_recipe(source.recipe, name, source.metadata, draw, source.label_delimiter)
+
+
+_GENERIC_KEYS = ("recipe", "metadata", "label_delimiter", "split_seed", "val_fraction", "test_fraction")
+_DEFAULT_SOURCE = DatasetSource()
 
 
 class PrepareError(RuntimeError):
@@ -195,7 +252,8 @@ def prepare_dataset(
     started = time.perf_counter()
     source = params.source(name)
     meta, audio_root = source.meta_dir, source.audio_dir
-    read = read_dataset(name, meta, source.audio_pattern, joins)
+    own = params.recipe_of(name)
+    read = own.read(meta, source.audio_pattern, joins)
     held_out = evaluation_youtube_ids(joins) if name in YOUTUBE else {}
 
     index = listing_index(audio_root, listing) if has_wildcard(source.audio_pattern) else None
@@ -234,7 +292,7 @@ def prepare_dataset(
                     "tag_names": row.tag_names,
                     "captions": row.captions,
                     "labels": row.labels,
-                    "trainable": row.split not in recipe(name).eval_splits and not overlap,
+                    "trainable": row.split not in own.eval_splits and not overlap,
                     "eval_overlap": overlap,
                     "shard": shard,
                     "offset": offset,
@@ -247,8 +305,10 @@ def prepare_dataset(
     _write_problems(out_dir / "skipped.csv", problems)
     splits = split_counts(records, problems, split_of)
     write_json(out_dir / SPLITS_FILE, splits)
-    if recipe(name).write_extra is not None:
-        recipe(name).write_extra(meta, out_dir)
+    if own.write_extra is not None:
+        own.write_extra(meta, out_dir)
+    if source.recipe:
+        _write_user_dataset(out_dir, name, source, read.rows, records, problems)
 
     elapsed = time.perf_counter() - started
     # Throughput goes to the log, not the metrics: metrics must be identical when a run is repeated.
@@ -280,6 +340,32 @@ def prepare_dataset(
             f"e.g. {examples}. Fix prepare.datasets.{name}.audio / audio_pattern, or raise the limit."
         )
     return metrics
+
+
+def _write_user_dataset(out_dir: Path, name: str, source: DatasetSource, rows: list[SourceRow], records: list[dict],
+                        problems: list[Problem]) -> None:  # fmt: skip
+    """A user dataset's `dataset.json` (its recipe and how it is scored, which the evaluation tasks read) and, when
+    the split was drawn, `assigned_splits.csv` (file, split). A label whose every clip was skipped is an error."""
+    columns = generic.read_table(source.meta_dir / source.metadata).columns
+    drawn = "split" not in columns and "fold" not in columns
+    info: dict = {"recipe": source.recipe, "metadata": source.metadata,
+                  "split": "drawn" if drawn else "fold column" if "fold" in columns else "split column"}
+    if source.recipe == "labels":
+        prepared = {label for r in records for label in r["labels"]}
+        lost = sorted({label for r in rows for label in r.labels} - prepared)
+        if lost:
+            naming = {r.audio_id for r in rows if set(r.labels) & set(lost)}
+            examples = "; ".join(f"{p.ref} {p.audio_id}: {p.reason}" for p in problems if p.audio_id in naming)
+            raise PrepareError(f"{name}: label(s) {', '.join(map(repr, lost[:10]))} have no usable clip: every row "
+                               f"naming them was skipped ({examples[:600]}); fix their audio, or remove those "
+                               "rows")  # fmt: skip
+        info["classification"] = dataclasses.asdict(generic.classification_of(records))
+        info["classes"] = sorted(prepared)
+    if drawn:
+        info["draw"] = {"split_seed": source.split_seed, "val_fraction": source.val_fraction,
+                        "test_fraction": source.test_fraction}  # fmt: skip
+        write_csv(out_dir / "assigned_splits.csv", ["file", "split"], [[r.audio_id, r.split] for r in rows])
+    write_json(out_dir / USER_DATASET_FILE, info)
 
 
 def split_counts(records: list[dict], problems: list[Problem], split_of: dict[str, str]) -> dict:

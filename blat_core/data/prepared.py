@@ -19,6 +19,13 @@ import torch
 from blat_core.data.shards import ShardFiles, shard_name
 
 
+def read_user_info(folder: str | Path) -> dict | None:
+    """A dataset of your own's recipe and scoring as prepare wrote them (dataset.json: generic recipes); None for a
+    known dataset."""
+    path = Path(folder) / "dataset.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 class PreparedDataset:
     """A `data/prepared/<dataset>` folder."""
 
@@ -83,6 +90,10 @@ class PreparedDataset:
         (splits.json); {} for a folder prepared before it was written."""
         path = self.folder / "splits.json"
         return json.loads(path.read_text()) if path.is_file() else {}
+
+    @property
+    def user_info(self) -> dict | None:
+        return read_user_info(self.folder)
 
     def waveform(self, audio_id: str) -> np.ndarray:
         """The clip's int16 mono samples at `self.sample_rate` (one contiguous slice read)."""

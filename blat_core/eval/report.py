@@ -29,7 +29,7 @@ from blat_core.eval.cells import TABLE5_SETS as CLASSIFICATION
 from blat_core.eval.claims import CLAIM_RULE, claims
 from blat_core.eval.deviations import Settings, deviations
 from blat_core.eval.receipts import coverage_key, coverage_line, protocol_key
-from blat_core.eval.schema import metrics_name, result, synthetic_captions
+from blat_core.eval.schema import metrics_name, result, results, synthetic_captions
 from blat_core.models.towers import EXTERNAL_PREFIX
 
 # SPEC §3: the paper's headline numbers (percent).
@@ -327,6 +327,42 @@ def table5(metrics: dict, ctx: ReportContext) -> list[str]:
             *coverage_lines(metrics, TABLE_TASKS[5]), *protocol_lines(metrics, TABLE_TASKS[5])]  # fmt: skip
 
 
+PAPER_SETS = frozenset({*(d for d, _ in TARGETS), *CLASSIFICATION})
+
+
+def _value(entry: dict, key: str) -> str:
+    value = entry.get(key)
+    if value is None:
+        return "—"
+    return mean_std(value) if isinstance(value, dict) else pct(value)
+
+
+def your_datasets(metrics: dict, ctx: ReportContext) -> list[str]:
+    """Every dataset of your own (docs/your-data.md) a task scored: retrieval recalls and classification scores,
+    each row naming the task and the model; nothing when no such dataset was scored."""
+    recall_rows, class_rows = [], []
+    for task in ("retrieval", "retrieval_finetune"):
+        for dataset, models in sorted(results(metrics, task).items()):
+            if dataset not in PAPER_SETS:
+                for model, entry in models.items():
+                    cells = _tuned(entry, "") if task == "retrieval_finetune" else _recalls(entry, "")
+                    recall_rows.append([task, dataset, model, *cells])
+    for task in ("zeroshot", "linear_probe", "finetune"):
+        for dataset, models in sorted(results(metrics, task).items()):
+            if dataset not in PAPER_SETS:
+                for model, entry in models.items():
+                    class_rows.append([task, dataset, model, _value(entry, "accuracy"), _value(entry, "mAP")])
+    if not recall_rows and not class_rows:
+        return []
+    lines = ["## Your datasets", "", "Datasets of your own (`recipe: captions` / `recipe: labels`, docs/your-data.md) "
+             "as the evaluation tasks scored them (%; mean ± std over seeds where a task trains).", ""]  # fmt: skip
+    if recall_rows:
+        lines += table(["task", "dataset", "model", "A→T R@1", "R@10", "T→A R@1", "R@10"], recall_rows)
+    if class_rows:
+        lines += table(["task", "dataset", "model", "accuracy", "mAP"], class_rows)
+    return lines
+
+
 def deviations_section(ctx: ReportContext) -> list[str]:
     rows = [[d["topic"], d["ours"], d["paper"], d["switch"]] for d in deviations(ctx.settings)]
     return ["## Deviations from the paper", "", "Where this run differs from the paper or the paper is silent "
@@ -353,7 +389,7 @@ def render(metrics: dict, ctx: ReportContext, figures: list[tuple[str, str]] = (
     lines += unalike(metrics)
     lines += ["## Miniature claims", "", CLAIM_RULE, "", *table(["claim", "status", "numbers"],
               [[c["claim"], c["status"], c["evidence"]] for c in claims(metrics, ctx.tasks)])]  # fmt: skip
-    for section in (table2, table3, table4, table5):
+    for section in (table2, table3, table4, table5, your_datasets):
         lines += section(metrics, ctx)
     if figures:
         lines += figures_section(list(figures))

@@ -50,12 +50,14 @@ def stream_windows(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarr
 
 class WindowEmbedder:
     """Embeds (clip, window) pairs in batches of `batch_size` and sums each clip's window embeddings;
-    `drop` forgets a clip (a file that failed half-way), `finish` gives the (clips, E) normalised means."""
+    `drop` forgets a clip (a file that failed half-way), `finish` gives the (clips, E) normalised means (with
+    `mean`, the plain means: a classifier's probabilities)."""
 
-    def __init__(self, model, batch_size: int, device):
-        self.model, self.batch_size, self.device = model, batch_size, device
+    def __init__(self, model, batch_size: int, device, mean: bool = False):
+        self.model, self.batch_size, self.device, self.mean = model, batch_size, device, mean
         self.queue: list[tuple[int, np.ndarray]] = []
         self.sums: dict[int, torch.Tensor] = {}
+        self.counts: dict[int, int] = {}
 
     def add(self, clip: int, window: np.ndarray) -> None:
         self.queue.append((clip, window))
@@ -71,15 +73,19 @@ class WindowEmbedder:
             embedding = self.model.encode_audio(batching.to_device_float(wave, self.device), lengths.to(self.device))
         for (clip, _), row in zip(self.queue, embedding.float().cpu(), strict=True):
             self.sums[clip] = self.sums[clip] + row if clip in self.sums else row.clone()
+            self.counts[clip] = self.counts.get(clip, 0) + 1
         self.queue = []
 
     def drop(self, clip: int) -> None:
         self.queue = [(c, w) for c, w in self.queue if c != clip]
         self.sums.pop(clip, None)
+        self.counts.pop(clip, None)
 
     def finish(self, clips: int) -> np.ndarray:
         self.flush()
         sums = torch.stack([self.sums[c] for c in range(clips)]) if clips else torch.zeros(0, self.model.embed_dim)
+        if self.mean:
+            return (sums / torch.tensor([[self.counts[c]] for c in range(clips)], dtype=sums.dtype)).numpy()
         return torch.nn.functional.normalize(sums, dim=-1).numpy()
 
 

@@ -66,11 +66,14 @@ class PretrainParams:
     # The real-only baseline's compute: stage 2's schedule ("stage2", the paper's comparison as we read it),
     # or as many steps as stage 1 + stage 2 together ("matched"; stage 2's warmup and validation cadence).
     realonly_compute: str = bounded(choices=("stage2", "matched"), default="stage2")
+    # The captioned sets of stage 2 and the real-only baseline (prepare.datasets names: AudioCaps, Clotho, MACS, or
+    # your own `recipe: captions` sets), read by the real_captions stage; the stages read its file.
+    real_datasets: list[str] = dataclasses.field(default_factory=lambda: ["audiocaps", "clotho", "macs"])
 
     def for_stage(self, stage: str) -> dict:
         """The settings one stage reads (its fingerprint, recorded in the model's sidecar): the shared ones
         and its own schedule."""
-        own = ("stage1", "stage2", "realonly_compute")
+        own = ("stage1", "stage2", "realonly_compute", "real_datasets")
         shared = {k: v for k, v in dataclasses.asdict(self).items() if k not in own}
         extra = {"realonly_compute": self.realonly_compute} if stage == "realonly" else {}
         return {**shared, **extra, "schedule": dataclasses.asdict(self.schedule(stage))}

@@ -111,3 +111,47 @@ def build_clotho(root: Path) -> None:
 def build(root: Path) -> None:
     build_audioset(root / "audioset")
     build_clotho(root / "clotho")
+
+
+# ---------------------------------------------------------------- datasets of your own (docs/your-data.md)
+LABEL_GROUPS = {  # a recording's name prefix -> its label in the labels set (groups of two or more recordings)
+    "audio": "audio channel", "device": "device", "dialog": "dialog box", "message": "message", "phone": "phone call",
+    "service": "service",
+}  # fmt: skip
+
+
+def _words(sound: Path) -> str:
+    return sound.stem.replace("-", " ")
+
+
+def build_user_captions(root: Path) -> dict:
+    """A user's captioned folder: `sounds/<first word>/<name>.{wav,flac}` and `captions.csv` (UTF-8 with a BOM,
+    capitalised header `File,Caption`, one row per caption, one to three captions per clip, no split column).
+    Returns the counts prepare must report."""
+    rows = []
+    for i, sound in enumerate(recordings()):
+        fmt = "FLAC" if i % 3 == 0 else "WAV"
+        file = f"sounds/{sound.stem.split('-')[0]}/{sound.stem}.{fmt.lower()}"
+        _write(root / file, sound, fmt)
+        texts = [f"the {_words(sound)} sound", f"a short computer alert, {_words(sound)}",
+                 f"someone hears {_words(sound)}"][: 1 + i % 3]  # fmt: skip
+        rows += [[file, text] for text in texts]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["File", "Caption"])
+    writer.writerows(rows)
+    (root / "captions.csv").write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode())
+    return {"rows_read": len(rows), "files": len(recordings())}
+
+
+def build_user_labels(root: Path) -> dict:
+    """A user's labelled folder: `wav/<name>.wav` and `labels.tsv` (file, label; single-label; no split column)
+    for the recordings of LABEL_GROUPS. Returns {"clips": n, "classes": sorted labels}."""
+    lines = ["file\tlabel"]
+    for sound in recordings():
+        label = LABEL_GROUPS.get(sound.stem.split("-")[0])
+        if label:
+            _write(root / "wav" / f"{sound.stem}.wav", sound, "WAV")
+            lines.append(f"wav/{sound.stem}.wav\t{label}")
+    (root / "labels.tsv").write_text("\n".join(lines) + "\n")
+    return {"clips": len(lines) - 1, "classes": sorted({line.split("\t")[1] for line in lines[1:]})}

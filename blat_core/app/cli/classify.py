@@ -1,4 +1,5 @@
-"""`blat classify`: zero-shot classification of audio files into the labels of a text file."""
+"""`blat classify`: zero-shot classification of audio files into the labels of a text file, or, for a fine-tuned
+model folder (the `finetuned@<name>` stage: a classifier beside the BLAT model), into its own classes."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from blat_core.app.cli.common import (
 
 
 def add_parser(add, audio_options) -> None:
-    sub = add("classify", run, "zero-shot classification of audio files into the labels of a text file")
+    sub = add("classify", run, "classify audio files: zero-shot into a labels file, or by a fine-tuned classifier")
     sub.add_argument("audio", help="folder of audio files, or an index written by `blat embed` with the same model")
-    sub.add_argument("--labels", required=True, help="text file, one class name per line ('_' reads as a space)")
-    sub.add_argument("--model", required=True, help="exported BLAT model folder")
+    sub.add_argument("--labels", help="text file, one class name per line ('_' reads as a space): zero-shot; "
+                     "leave it out for a fine-tuned model folder (data/finetuned/<name>) to use its classifier")
+    sub.add_argument("--model", required=True, help="BLAT model folder (data/models/<name>, data/finetuned/<name>)")
     sub.add_argument("--prompt", default="{}", help="template around each label, e.g. 'the sound of {}'")
     sub.add_argument("--out", help="CSV to write (default: standard output)")
     audio_options(sub)
@@ -37,6 +39,13 @@ def read_labels(path: str | Path) -> list[str]:
 
 
 def run(args) -> None:
+    from blat_core.models.classifier import has_classifier
+
+    if args.labels is None:
+        if not has_classifier(args.model):
+            raise UsageError(f"{args.model} has no fine-tuned classifier (classifier.json): give --labels for "
+                             "zero-shot classification, or a data/finetuned/<name> folder")  # fmt: skip
+        return run_classifier(args)
     from blat_core.eval.classification import label_text
 
     labels = read_labels(args.labels)
@@ -57,3 +66,32 @@ def run(args) -> None:
     rows = [[p, labels[b], f"{scores[i, b]:.4f}"] for i, (p, b) in enumerate(zip(paths, best, strict=True))]
     write_rows(args.out, ["path", "label", "score"], rows)
     print(f"classified {len(rows)} files into {len(labels)} labels -> {args.out or 'stdout'}; {skipped}")
+
+
+def run_classifier(args) -> None:
+    """The fine-tuned head's classes: per file the mean of its windows' probabilities; single-label sets write the
+    best class, multi-label sets every class at 0.5 or more (the best one when none is)."""
+    from blat_core.models.checkpoints import CheckpointError
+    from blat_core.models.classifier import load_classifier
+
+    source = Path(args.audio)
+    if source.suffix == ".parquet":
+        raise UsageError(f"{source} is an embedding index; a fine-tuned classifier reads the audio files (its head "
+                         "sits on the tower before the projection an index holds)")  # fmt: skip
+    device = device_of(args.device)
+    try:
+        model = load_classifier(args.model, device)
+    except CheckpointError as error:
+        raise UsageError(str(error)) from error
+    folder = AudioFolder.scan(source)
+    paths, _, _, probs = embed_folder(model, folder, args.window_seconds, args.batch_size, device, mean=True)
+    rows = []
+    for path, row in zip(paths, probs, strict=True):
+        best = int(row.argmax())
+        chosen = [i for i in range(len(row)) if row[i] >= 0.5] if model.multi_label else []
+        names = ";".join(model.classes[i] for i in (chosen or [best]))
+        rows.append([path, names, f"{row[best]:.4f}"])
+    write_rows(args.out, ["path", "label", "score"], rows)
+    kind = "multi-label" if model.multi_label else "single-label"
+    print(f"classified {len(rows)} files by the fine-tuned {kind} classifier ({len(model.classes)} classes) -> "
+          f"{args.out or 'stdout'}; {folder.summary()}")

@@ -93,7 +93,7 @@ class AudioFolder:
         return f"skipped {total}{f' {dict(self.skipped)}' if total else ''}"
 
 
-def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: int, device):
+def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: int, device, mean: bool = False):
     """(paths, seconds, windows per file, (files, E) embeddings) of a folder. Each file is decoded and
     embedded window by window (`stream_clip`, `stream_windows`): memory stays at a few windows per batch
     whatever the files' lengths; a file that fails half-way is skipped and its windows forgotten."""
@@ -102,7 +102,7 @@ def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: 
 
     rate = model.audio_encoder.sample_rate
     window = int(window_seconds * rate)
-    embedder = WindowEmbedder(model, batch_size, device)
+    embedder = WindowEmbedder(model, batch_size, device, mean)
     paths, seconds, counts = [], [], []
     for path in folder.progress("embedding"):
         clip, samples, count = len(paths), [0], 0

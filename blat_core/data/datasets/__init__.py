@@ -55,7 +55,7 @@ class Recipe:
 def _discover() -> dict[str, Recipe]:
     found = []
     for module in pkgutil.iter_modules(__path__):
-        if module.name != "common":
+        if module.name not in ("common", "generic"):  # generic: the recipes of your own data
             found.append(importlib.import_module(f"{__name__}.{module.name}").RECIPE)
     return {recipe.name: recipe for recipe in sorted(found, key=lambda r: r.order)}
 
@@ -70,6 +70,25 @@ def recipe(name: str) -> Recipe:
     if name not in RECIPES:
         raise ValueError(f"unknown dataset {name!r}; known: {', '.join(RECIPES)}")
     return RECIPES[name]
+
+
+def dataset_kind(name: str, user_info: dict | None) -> str | None:
+    """"captions" (a retrieval target), "labels" (a classification set) or None: a known dataset's by its recipe,
+    a user dataset's by the `dataset.json` its prepare wrote (`user_info`)."""
+    if user_info is not None:
+        return user_info.get("recipe")
+    if name not in RECIPES:
+        return None
+    own = RECIPES[name]
+    return "captions" if own.retrieval_target else "labels" if own.classification else None
+
+
+def classification_for(name: str, user_info: dict | None) -> Classification | None:
+    """How a prepared set is scored: a known dataset's recipe, or what prepare decided from a user set's data."""
+    if user_info is not None:
+        spec = user_info.get("classification")
+        return None if spec is None else Classification(**{**spec, "train_splits": tuple(spec["train_splits"])})
+    return RECIPES[name].classification if name in RECIPES else None
 
 
 def read_dataset(name: str, meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:

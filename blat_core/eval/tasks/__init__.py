@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from blat_core.data.datasets import CAPTIONED_TARGETS, LABELLED_TARGETS
-from blat_core.data.prepared import PreparedDataset
+from blat_core.data.datasets import CAPTIONED_TARGETS, LABELLED_TARGETS, RECIPES, dataset_kind
+from blat_core.data.prepared import PreparedDataset, read_user_info
 from blat_core.eval import receipts
 from blat_core.eval.receipts import allowed_ids
 from blat_core.eval.schema import datasets_field
@@ -40,7 +40,7 @@ class Task:
     params: type
     run: Callable[..., dict]
     datasets_field: str  # the params field naming the datasets: a list, or a mapping keyed by dataset
-    valid_datasets: tuple[str, ...]  # the datasets it can score
+    kind: str  # the datasets it can score: "captions" (retrieval targets) or "labels" (classification sets)
     entry_keys: tuple[str, ...]
     special_models: frozenset[str] = frozenset()  # model names that are not folders
     resumable: bool = False  # trains long enough to checkpoint into a scratch folder
@@ -51,19 +51,19 @@ class Task:
 
 _RECALLS = ("audio_to_text", "text_to_audio")
 _TASKS = (
-    Task("retrieval", retrieval.RetrievalTask, retrieval.retrieval, "datasets", CAPTIONED_TARGETS,
+    Task("retrieval", retrieval.RetrievalTask, retrieval.retrieval, "datasets", "captions",
          (*_RECALLS, "geometric_mean", "clips"), unscored="no captions"),
     Task("retrieval_finetune", retrieval.RetrievalFineTuneTask, retrieval.retrieval_finetune,
-         datasets_field("retrieval_finetune"), CAPTIONED_TARGETS, (*_RECALLS, "start_kept", "runs"),
+         datasets_field("retrieval_finetune"), "captions", (*_RECALLS, "start_kept", "runs"),
          frozenset({retrieval.SCRATCH}), resumable=True, over_seeds=True, unscored="no captions"),
-    Task("captioning", captioning.CaptioningTask, captioning.captioning, "datasets", CAPTIONED_TARGETS,
+    Task("captioning", captioning.CaptioningTask, captioning.captioning, "datasets", "captions",
          ("bleu_4", "rouge_l", "meteor", "cider", "spice", "spider", "fense", "val_cider", "clips"),
          frozenset({TAGGER}), resumable=True, uses_features=True, unscored="no captions"),
-    Task("zeroshot", classification.ZeroShotTask, classification.zeroshot, "datasets", LABELLED_TARGETS,
+    Task("zeroshot", classification.ZeroShotTask, classification.zeroshot, "datasets", "labels",
          ("accuracy", "mAP", "sets", "chance_accuracy")),
-    Task("linear_probe", classification.LinearProbeTask, classification.linear_probe, "datasets", LABELLED_TARGETS,
+    Task("linear_probe", classification.LinearProbeTask, classification.linear_probe, "datasets", "labels",
          ("accuracy", "mAP"), frozenset({TAGGER}), over_seeds=True),
-    Task("finetune", classification.FineTuneTask, classification.finetune, "datasets", LABELLED_TARGETS,
+    Task("finetune", classification.FineTuneTask, classification.finetune, "datasets", "labels",
          ("accuracy", "mAP", "sets", "runs"), frozenset({TAGGER}), resumable=True, over_seeds=True,
          unscored="in a fold or split not evaluated (evaluate.tasks.finetune.max_sets)"),
 )  # fmt: skip
@@ -81,15 +81,20 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path, id_lists
     every model exists, every id list is readable (and inside `id_lists_root` when given). A `ParamsError`
     names the params key and the valid names."""
     spec = get_task(name)
-    key, valid = spec.datasets_field, spec.valid_datasets
+    key = spec.datasets_field
     datasets = getattr(task, key)  # a list, or a mapping keyed by dataset
     for i, dataset in enumerate(datasets):
         where = f"evaluate.tasks.{name}.{key}" + (f"[{i}]" if isinstance(datasets, list) else f".{dataset}")
-        if dataset not in valid:
-            raise ParamsError(f"{where}: {dataset!r} is not a dataset this task scores; valid: {', '.join(valid)}")
-        if not (Path(prepared_root) / dataset / "manifest.parquet").is_file():
-            raise ParamsError(f"{where}: {dataset!r} is not prepared under {prepared_root} "
-                              f"(run `dvc repro prepare@{dataset}`, or remove it from the list)")  # fmt: skip
+        folder = Path(prepared_root) / dataset
+        info = read_user_info(folder)
+        if dataset_kind(dataset, info) != spec.kind and (dataset in RECIPES or info is not None):
+            valid = scorable(spec.kind, prepared_root)
+            raise ParamsError(f"{where}: {dataset!r} is not a dataset this task scores (it needs a "
+                              f"{'captioned' if spec.kind == 'captions' else 'labelled'} set); valid: "
+                              f"{', '.join(valid)}")  # fmt: skip
+        if not (folder / "manifest.parquet").is_file():
+            raise ParamsError(f"{where}: {dataset!r} is not prepared under {prepared_root} (a dataset of "
+                              f"prepare.datasets: run `dvc repro prepare@{dataset}`, or remove it from the list)")
     for i, model_name in enumerate(task.models):
         folder = model_folder(models_root, model_name)
         if model_name not in spec.special_models and not (folder / "blat.json").is_file():
@@ -97,6 +102,14 @@ def check_task(name: str, task, models_root: Path, prepared_root: Path, id_lists
             raise ParamsError(f"evaluate.tasks.{name}.models[{i}]: no BLAT model {model_name!r} ({folder}/blat.json "
                               f"is missing); valid: {', '.join(found) or 'none yet'}, or a model folder")  # fmt: skip
     check_id_lists(name, task, datasets, id_lists_root)
+
+
+def scorable(kind: str, prepared_root: Path) -> list[str]:
+    """The known datasets of `kind` and the prepared datasets of your own of that kind."""
+    known = CAPTIONED_TARGETS if kind == "captions" else LABELLED_TARGETS
+    root = Path(prepared_root)
+    own = sorted(p.parent.name for p in root.glob("*/dataset.json") if read_user_info(p.parent).get("recipe") == kind)
+    return [*known, *own]
 
 
 def check_id_lists(name: str, task, datasets, root: Path | None = None) -> None:

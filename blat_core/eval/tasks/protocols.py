@@ -41,7 +41,10 @@ def protocol(name: str, task, prepared: dict[str, PreparedDataset], scored: dict
     if name in ("retrieval", "retrieval_finetune"):
         out |= {"tie_rule": RANK_TIES, "captions_per_clip": _captions_per_clip(prepared, scored),
                 "recall_rule": "a text->audio query hits when its clip is in the top K; an audio->text query hits "
-                               "when any of its captions is"}  # fmt: skip
+                               "when any of its captions is",
+                "captions_rule": "every caption a clip has is one text->audio query (any number per clip: AudioCaps "
+                                 "test and Clotho have 5); a clip with fewer captions has fewer audio->text chances "
+                                 "to hit, so recalls are comparable across sets only at equal captions_per_clip"}
     if name == "captioning":
         c = task.captioner
         out |= {"references_per_clip": _captions_per_clip(prepared, scored), "beam": c.beam,
