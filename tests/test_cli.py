@@ -120,6 +120,11 @@ def test_classify_by_a_fine_tuned_head_without_labels(models, audio_dir, tmp_pat
     row = next(r for r in rows if r["path"] == "clip0.wav")
     assert row["label"] == model.classes[int(probs.argmax())]
     assert abs(float(row["score"]) - float(probs.max())) < 1e-3
+    from blat_core.models.portable import export_folder
+
+    export_folder(folder, tmp_path / "exported", card="card")  # the head travels with the exported tower
+    assert run("classify", audio_dir, "--model", tmp_path / "exported", "--out", tmp_path / "e.csv") == 0
+    assert list(csv.DictReader((tmp_path / "e.csv").open())) == rows
     assert run("classify", audio_dir, "--model", models / "blat") == 2
     assert "no fine-tuned classifier" in capsys.readouterr().err
     save_classifier(folder, torch.nn.Linear(width + 1, 3), ["dog", "rain", "speech"], False, "mine", {})

@@ -1,5 +1,6 @@
 """A fine-tuned classifier kept as a model (the `finetuned@<name>` stage): a BLAT model folder whose audio tower
-was fine-tuned, plus a linear head on the tower's clip embedding (before BLAT's projection).
+was fine-tuned, plus a linear head on the tower's clip embedding (before BLAT's projection). `blat export` copies
+the two classifier files into the exported folder, which `load_classifier` reads as well.
 
     blat.json, blat.safetensors, text/     the BLAT model (embed, serve, export and zero-shot classify read it)
     classifier.json                        {"kind": "classifier", "config": {classes, multi_label, dataset}, "meta"}
@@ -48,7 +49,12 @@ def load_classifier(folder: str | Path, device: torch.device | str = "cpu") -> C
     """The fine-tuned tower and its head, in eval mode; a head that does not fit the tower is a CheckpointError."""
     folder = Path(folder)
     state, config, _ = load_model(folder / CLASSIFIER, kind="classifier")
-    model, _, _ = load_blat(folder, "cpu")
+    if (folder / "blat.json").is_file():
+        model, _, _ = load_blat(folder, "cpu")
+    else:  # an exported folder (`blat export` copies the head beside config.json)
+        from blat_core.models.portable import load_model as load_exported
+
+        model = load_exported(folder).model.cpu()
     classes = config.get("classes")
     weight = state.get("weight")
     if not isinstance(classes, list) or weight is None or tuple(weight.shape) != (

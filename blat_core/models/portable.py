@@ -49,6 +49,9 @@ class FormatError(CheckpointError):
     """A folder that is not an exported BLAT model, or one of a format version this code does not read."""
 
 
+CLASSIFIER_FILES = ("classifier.json", "classifier.safetensors")  # blat_core.models.classifier
+
+
 def export_folder(source: str | Path, out: str | Path, card: str, source_meta: dict | None = None) -> Path:
     """Write the exported folder for the pipeline's model folder `source` (blat.json + blat.safetensors + text/)
     at `out`, atomically (a failed export leaves nothing); `card` is README.md's text."""
@@ -78,6 +81,9 @@ def export_folder(source: str | Path, out: str | Path, card: str, source_meta: d
                 shutil.copyfile(text_folder / name, tmp / name)
         (tmp / CONFIG).write_text(json.dumps(exported, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         (tmp / CARD).write_text(card, encoding="utf-8")
+        for name in CLASSIFIER_FILES:  # a fine-tuned classifier's head (finetuned@<name>) travels with its tower
+            if (source / name).is_file():
+                shutil.copyfile(source / name, tmp / name)
     del model
     return out
 
