@@ -240,6 +240,17 @@ def test_a_kept_classifier_trains_scores_and_writes_a_model_folder(tmp_path):
     assert meta["finetuned"]["dataset"] == "pets"
     before = load_blat(models / "blat")[0].audio_encoder.state_dict()
     assert any((before[k] != v).any() for k, v in tuned.audio_encoder.state_dict().items())  # the tower trained
+    # Its model card (blat export) carries the head's held-out scores as a model-index entry of these weights.
+    from blat_core.app.model_card import build_card
+
+    card = build_card(out, "pets_classifier", tmp_path, tmp_path / "metrics", onnx=False)
+    matter = yaml.safe_load(card.split("---\n")[1])
+    [entry] = matter["model-index"][0]["results"]
+    assert entry["task"]["type"] == "audio-classification" and entry["dataset"]["type"] == "pets"
+    assert entry["dataset"]["args"]["clips_scored"] == 2 and entry["dataset"]["args"]["train_clips"] == 6
+    assert {m["type"]: m["value"] for m in entry["metrics"]}["accuracy"] == round(kept["test"]["accuracy"], 4)
+    assert matter["pipeline_tag"] == "audio-classification" and "## Fine-tuned classifier" in card
+    assert "2 classes, single-label (softmax): `dog`, `rain`" in card
     with pytest.raises(ParamsError, match="finetuned.x.model: 'tagger' is not a BLAT model folder"):
         keep_finetuned("x", FinetunedParams(model="tagger", dataset="pets"), models, tmp_path / "prepared", out,
                        tmp_path / "scratch", [])  # fmt: skip

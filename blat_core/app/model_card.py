@@ -186,8 +186,8 @@ def _dataset_label(dataset: str, params: dict) -> str:
 
 
 def _front_matter(name: str, results: list[dict], datasets: list[str], params: dict, labels: list[str],
-                  license_id: str) -> str:  # fmt: skip
-    index = []
+                  license_id: str, head: dict | None = None) -> str:  # fmt: skip
+    index = [_classifier_index(head, params)] if head and head["test"] else []
     for result in results:
         if result["task"] not in FRONT_MATTER_TASKS:
             continue
@@ -202,14 +202,47 @@ def _front_matter(name: str, results: list[dict], datasets: list[str], params: d
     matter = {
         "license": license_id,
         "library_name": "blat-pipeline",
-        "pipeline_tag": "zero-shot-audio-classification",
-        "tags": sorted({"audio", "audio-text", "clap", "contrastive", "blat", "dvc", *labels}),
+        "pipeline_tag": "audio-classification" if head else "zero-shot-audio-classification",
+        "tags": sorted({"audio", "audio-text", "clap", "contrastive", "blat", "dvc", *labels,
+                        *(["fine-tuned", "audio-classification"] if head else [])}),
         "datasets": datasets,
         "metrics": sorted({_metric_name(keys) for r in results if r["task"] in FRONT_MATTER_TASKS
-                           for keys, _ in r["values"]}),
+                           for keys, _ in r["values"]} | set(head["test"] if head else ())),
         "model-index": [{"name": name, "results": index}],
     }  # fmt: skip
     return "---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True, width=1000) + "---\n"
+
+
+def kept_classifier(model: Path) -> dict | None:
+    """The fine-tuned head beside `model` (classifier.json, written by the finetuned@<name> stage): {classes,
+    multi_label, dataset, test scores, train/test clips, from}; None when there is none or it is unreadable."""
+    try:
+        sidecar = json.loads((Path(model) / "classifier.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(sidecar, dict) or sidecar.get("kind") != "classifier":
+        return None
+    config, meta = sidecar.get("config"), sidecar.get("meta")
+    if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
+        return None
+    meta = meta if isinstance(meta, dict) else {}
+    test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
+    scores = {k: float(v) for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {"classes": [str(c) for c in config["classes"]], "multi_label": bool(config.get("multi_label")),
+            "dataset": str(config.get("dataset", "")), "from": meta.get("from"), "test": scores,
+            "train_clips": meta.get("train_clips"), "test_clips": meta.get("test_clips")}  # fmt: skip
+
+
+def _classifier_index(head: dict, params: dict) -> dict:
+    """The model-index entry of a kept head's held-out scores (properties of these very weights)."""
+    return {
+        "task": {"type": "audio-classification", "name": "Fine-tuned classifier (this folder's head)"},
+        "dataset": {"name": _dataset_label(head["dataset"], params), "type": head["dataset"], "split": "test",
+                    "args": {"clips_scored": head["test_clips"], "train_clips": head["train_clips"],
+                             "classes": len(head["classes"]), "multi_label": head["multi_label"]}},
+        "metrics": [{"type": key, "name": key, "value": round(value, 4)}
+                    for key, value in sorted(head["test"].items())],
+    }  # fmt: skip
 
 
 def _artifact(root: Path, path: str | None) -> tuple[str | None, str, list[str]]:
@@ -234,7 +267,9 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
     lineage = provenance.lineage()
     datasets = sorted({d for stage in lineage for d in provenance.datasets(stage)})
     results = collect_results(metrics, name)
-    lines = [_front_matter(name, results, datasets, params, labels, license_id), f"# BLAT bi-encoder `{name}`", ""]
+    head = kept_classifier(model)
+    lines = [_front_matter(name, results, datasets, params, labels, license_id, head),
+             f"# BLAT bi-encoder `{name}`", ""]  # fmt: skip
     if description:
         lines += [description[:1].upper() + description[1:] + ".", ""]
     lines += ["An audio tower (CNN14) and a text tower (BERT family) projecting into one space; cosine similarity "
@@ -260,6 +295,24 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
                   "valid samples; `ids`/`mask`: (B, L) int64 from the tokenizer files in this folder (at most "
                   "max_tokens). Each output row is L2-normalised. One window per row: cut clips longer than the "
                   "window yourself."]  # fmt: skip
+    if head:
+        kind = "single-label (softmax)"
+        if head["multi_label"]:
+            kind = "multi-label (sigmoid; every class at probability >= 0.5)"
+        shown = ", ".join(f"{key} {value:.4f}" for key, value in sorted(head["test"].items())) or "not recorded"
+        classes = ", ".join(f"`{c}`" for c in head["classes"][:20]) + (" ..." if len(head["classes"]) > 20 else "")
+        lines += ["", "## Fine-tuned classifier", "",
+                  f"This folder's audio tower was fine-tuned on `{head['dataset']}`"
+                  + (f" from `{head['from']}`" if head["from"] else "") + "; `classifier.json` + "
+                  "`classifier.safetensors` hold the head on the tower's clip embedding (before the projection): "
+                  f"{len(head['classes'])} classes, {kind}: {classes}.", "",
+                  f"- held-out scores ({head['test_clips']} clips of `{head['dataset']}`'s test split or fold, "
+                  f"trained on {head['train_clips']}): {shown}",
+                  "- `blat classify FILES --model path/to/this/folder` (without `--labels`) uses the head: the "
+                  "class probabilities, averaged over 10-second windows; with `--labels` it classifies zero-shot",
+                  "- in Python: `blat_core.models.classifier.load_classifier(folder).encode_audio(waveform)` gives "
+                  "the probabilities; `blat_core.load_model` and the ONNX graphs are the bi-encoder's "
+                  "(no head)"]  # fmt: skip
     lines += ["", "## Training data", ""]
     readers = [stage for stage in lineage if provenance.datasets(stage)]
     if readers:

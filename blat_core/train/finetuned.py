@@ -92,5 +92,6 @@ def keep_finetuned(name: str, params: FinetunedParams, models_root: Path, prepar
         tmp.mkdir()
         save_blat(tmp, model, model.state_dict(), config, tokenizer, described)
         save_classifier(tmp, trained.head.cpu(), data.classes, data.multi_label, params.dataset,
-                        {"test": result["test"], "train_clips": result["train_clips"], "from": params.model})
+                        {"test": result["test"], "train_clips": result["train_clips"],
+                         "test_clips": result["test_clips"], "from": params.model})  # fmt: skip
     return {name: result}
