@@ -216,16 +216,17 @@ def _front_matter(name: str, results: list[dict], datasets: list[str], params: d
 def kept_classifier(model: Path) -> dict | None:
     """The fine-tuned head beside `model` (classifier.json, written by the finetuned@<name> stage): {classes,
     multi_label, dataset, test scores, train/test clips, from}; None when there is none or it is unreadable."""
+    from blat_core.models.checkpoints import CheckpointError, read_sidecar
+    from blat_core.models.classifier import CLASSIFIER, has_classifier
+
+    if not has_classifier(model):
+        return None
     try:
-        sidecar = json.loads((Path(model) / "classifier.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config, meta = read_sidecar(Path(model) / CLASSIFIER, kind="classifier")
+    except CheckpointError:
         return None
-    if not isinstance(sidecar, dict) or sidecar.get("kind") != "classifier":
+    if not isinstance(config.get("classes"), list):
         return None
-    config, meta = sidecar.get("config"), sidecar.get("meta")
-    if not isinstance(config, dict) or not isinstance(config.get("classes"), list):
-        return None
-    meta = meta if isinstance(meta, dict) else {}
     test = meta.get("test") if isinstance(meta.get("test"), dict) else {}
     scores = {k: float(v) for k, v in test.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return {"classes": [str(c) for c in config["classes"]], "multi_label": bool(config.get("multi_label")),
