@@ -4,6 +4,8 @@ config is one line naming its key."""
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import subprocess
 import sys
 
@@ -61,3 +63,95 @@ def test_shared_aliases_without_a_cycle_still_load():
 
     text = "a: &a [1]\nb: [*a, *a]\nc: &c {d: *a}\ne: *c\n"
     assert yaml_input.safe_load(text, "ok.yaml") == {"a": [1], "b": [[1], [1]], "c": {"d": [1]}, "e": {"d": [1]}}
+
+
+# ---------------------------------------------------------------- odd sample rates
+ODD_RATES = (44101, 47999, 96001, 8001)  # gcd-reduced kernels of 32,000 × 44,119 … floats in torchaudio
+RESAMPLE_IN_A_CAGE = """
+import resource, sys
+import numpy as np, soundfile as sf, torch, torchaudio
+from blat_core.data.audio import load_clip, stream_clip
+from tests.test_hostile_round4 import address_space_cap
+# 1.5 GiB more address space at most: the whole-kernel resampler needs 4 to 20 GB for these rates, so it fails
+# here instead of taking the machine down.
+address_space_cap(3 * 2**29).__enter__()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rng = np.random.default_rng(0)
+for rate in map(int, sys.argv[1:]):
+    path = f'odd_{rate}.wav'
+    sf.write(path, (0.2 * rng.standard_normal(rate // 2)).astype(np.float32), rate, subtype='PCM_16')
+    whole, reason, detail = load_clip(path, 32000, float('-inf'))
+    streamed = np.concatenate(list(stream_clip(path, 32000)))
+    assert whole is not None and len(whole) == -(-(rate // 2) * 32000 // rate), (rate, reason, detail)
+    assert np.abs(whole.astype(np.int32) - streamed).max() <= 1
+print('grew_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_an_odd_sample_rate_resamples_in_bounded_memory(tmp_path):
+    """0.5 s WAVs (44 kB) at 44,101, 47,999, 96,001 and 8,001 Hz decode and resample to 32 kHz, whole and
+    streamed, in a process allowed 1.5 GiB more address space; its peak grows by under 200 MB."""
+    result = subprocess.run([sys.executable, "-c", RESAMPLE_IN_A_CAGE, *map(str, ODD_RATES)], cwd=tmp_path,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-1500:]
+    grew = int(result.stdout.split("grew_kb")[1])
+    assert grew < 200_000, grew
+
+
+@pytest.mark.parametrize("rates", [(44100, 32000), (1003, 16000), (8001, 16000), (16000, 44100), (3001, 8000)])
+def test_the_bounded_resampler_is_torchaudios_filter(rates):
+    """SincResampler evaluates torchaudio's own windowed-sinc kernel (computed by torchaudio in float64) per output:
+    the same length and the same values within float32 rounding."""
+    import numpy as np
+    import torch
+    import torchaudio
+
+    from blat_core.data.audio import SincResampler
+
+    source, target = rates
+    wave = 0.3 * np.random.default_rng(0).standard_normal(int(source * 1.3))
+    reference = torchaudio.transforms.Resample(source, target, dtype=torch.float64)(torch.from_numpy(wave)).numpy()
+    ours = SincResampler(source, target).resample(wave.astype(np.float32))
+    assert ours.shape == reference.shape and ours.dtype == np.float32
+    assert np.abs(ours - reference).max() < 1e-6
+
+
+@contextlib.contextmanager
+def address_space_cap(extra_bytes: int):
+    """This process may map `extra_bytes` more while inside: an allocation past it fails (MemoryError or torch's
+    RuntimeError) instead of the kernel's OOM killer ending the test run, should a bound break."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as statm:
+        size = int(statm.read().split()[0]) * resource.getpagesize()
+    resource.setrlimit(resource.RLIMIT_AS, (size + extra_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_resamplers_kept_are_few_and_small():
+    """A server meeting many rates keeps at most CACHED_KERNELS torchaudio kernels, each at most KERNEL_LIMIT floats;
+    a pair whose kernel would be larger gets the bounded resampler."""
+    from blat_core.data import audio
+
+    with address_space_cap(3 * 2**29):
+        for rate in range(8000, 8000 + 40 * 25, 25):
+            assert audio.resampler(rate, 16000) is not None
+        assert audio._torchaudio_resampler.cache_info().currsize <= audio.CACHED_KERNELS
+        assert isinstance(audio.resampler(44101, 32000), audio.SincResampler)
+        assert not isinstance(audio.resampler(44100, 32000), audio.SincResampler)  # common rates: torchaudio's
+
+
+@pytest.mark.parametrize("rate", [1, 999, 1_000_001, 2**31 - 1])
+def test_a_sample_rate_no_recorder_writes_is_one_line(rate, tmp_path):
+    import soundfile as sf
+
+    from blat_core.data.audio import load_clip
+
+    path = tmp_path / "forged.wav"
+    sf.write(path, [0.1, -0.1, 0.2] * 100, rate, subtype="PCM_16")
+    with address_space_cap(3 * 2**29):
+        wave, reason, detail = load_clip(str(path), 32000, float("-inf"))
+    assert wave is None and reason == "unreadable_audio" and f"sample rate {rate} Hz, outside" in detail

@@ -5,6 +5,14 @@ read). `stream_clip` yields the same samples in pieces, resampled piece by piece
 resampler's kernel and context (a file up to one block is one call, bit for bit `load_clip`'s; across blocks
 the same sums in another order: rarely a 1-LSB difference), so a file of any length embeds in constant memory.
 
+Any sample rate a header may name resamples in bounded memory: torchaudio's sinc resampler precomputes one
+filter per output phase, `new × (orig + 2·width)` floats for the rates divided by their gcd, which for a pair such
+as 44,101 → 32,000 Hz is 32,000 × 44,119 (gigabytes, and a 40 kB WAV may name that rate). Pairs whose kernel
+stays under KERNEL_LIMIT use torchaudio's (every common rate: 44.1k, 48k, 22.05k, 11.025k, 8k, 96k, …; a few
+kept in a bounded cache); any other pair uses `SincResampler`, the same windowed-sinc filter evaluated for
+blocks of output samples (only the taps each output reads; equal to torchaudio's within float rounding). Rates
+outside SUPPORTED_RATES are refused: no audio recorder writes them.
+
 A header's length is a hint, never trusted: a FLAC written to a pipe says 0 frames (libsndfile then
 reports an absurd count), and a lying header may under-report; decoding stops as soon as more than the
 cap has been read, so a small "decompression bomb" costs at most the cap's worth of samples.
@@ -12,6 +20,7 @@ cap has been read, so a small "decompression bomb" costs at most the cap's worth
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Iterator
@@ -24,7 +33,10 @@ from blat_core.data.sources import regular_file_problem
 
 BLOCK_FRAMES = 1 << 18  # frames read per step (5.5 s at 48 kHz): the decode buffer never holds a whole file
 PLAUSIBLE_FRAMES = 1 << 50  # above this a header's frame count means "unknown" (SF_COUNT_MAX for a piped FLAC)
-_RESAMPLERS: dict[tuple[int, int], object] = {}
+SUPPORTED_RATES = (1_000, 1_000_000)  # Hz: telephone audio is 8 kHz, the fastest audio converters 768 kHz
+KERNEL_LIMIT = 1 << 21  # floats in a torchaudio kernel we build (8 MiB); larger pairs use SincResampler
+CACHED_KERNELS = 8  # torchaudio resamplers kept per process (a server meets many rates: at most 8 × 8 MiB)
+LOWPASS_WIDTH, ROLLOFF = 6, 0.99  # torchaudio's defaults: zero crossings of the sinc each side, cutoff
 
 
 class AudioError(Exception):
@@ -56,9 +68,10 @@ def mono_blocks(path: str, max_seconds: float = math.inf, block_frames: int | No
         raise AudioError("unreadable_audio", f"{type(error).__name__}: {error}") from None
     rate = handle.samplerate
     frames = header_frames(handle)
-    if rate <= 0:
+    if not SUPPORTED_RATES[0] <= rate <= SUPPORTED_RATES[1]:
         handle.close()
-        raise AudioError("unreadable_audio", f"sample rate {rate}")
+        raise AudioError("unreadable_audio", f"sample rate {rate} Hz, outside the {SUPPORTED_RATES[0]:,}–"
+                         f"{SUPPORTED_RATES[1]:,} Hz of real recordings (a damaged or forged header?)")  # fmt: skip
     if frames is not None and frames / rate > max_seconds:
         handle.close()
         raise AudioError("too_long", f"{frames / rate:.1f} s > {limit}={max_seconds}")
@@ -99,13 +112,62 @@ def _read_into(handle: sf.SoundFile, out: np.ndarray) -> int:
 
 
 def resampler(source_rate: int, target_rate: int):
-    """torchaudio's sinc resampler for this pair of rates (built once per process)."""
+    """A sinc resampler for this pair of rates, called on a float32 tensor or array: torchaudio's when its
+    kernel is small (cached, at most CACHED_KERNELS), else `SincResampler` (bounded memory for any pair)."""
+    sinc = SincResampler(source_rate, target_rate)
+    if sinc.new * (sinc.orig + 2 * sinc.width) <= KERNEL_LIMIT:
+        return _torchaudio_resampler(source_rate, target_rate)
+    return sinc
+
+
+@functools.lru_cache(maxsize=CACHED_KERNELS)
+def _torchaudio_resampler(source_rate: int, target_rate: int):
     import torchaudio
 
-    key = (source_rate, target_rate)
-    if key not in _RESAMPLERS:
-        _RESAMPLERS[key] = torchaudio.transforms.Resample(source_rate, target_rate)
-    return _RESAMPLERS[key]
+    return torchaudio.transforms.Resample(source_rate, target_rate)
+
+
+class SincResampler:
+    """torchaudio's default resampler (Hann-windowed sinc, LOWPASS_WIDTH zero crossings, ROLLOFF) computed per
+    output sample instead of per phase: output j at input time j·orig/new reads the `2·width + 2` inputs around
+    it, with zeros beyond the ends, so memory is a block of outputs × taps whatever the rates. Its `width` and
+    the gcd-reduced `orig`/`new` are torchaudio's (the streaming in `_resampled` relies on them)."""
+
+    BLOCK_ELEMENTS = 1 << 20  # outputs × taps evaluated at once (8 MiB of float64 per array)
+
+    def __init__(self, source_rate: int, target_rate: int):
+        common = gcd(source_rate, target_rate)
+        self.orig, self.new = source_rate // common, target_rate // common
+        self.base = min(self.orig, self.new) * ROLLOFF
+        self.width = math.ceil(LOWPASS_WIDTH * self.orig / self.base)
+
+    def __call__(self, samples):
+        import torch
+
+        if isinstance(samples, torch.Tensor):
+            return torch.from_numpy(self.resample(samples.numpy()))
+        return self.resample(samples)
+
+    def resample(self, samples: np.ndarray) -> np.ndarray:
+        """float32 samples at the target rate: ceil(len · new / orig) of them, as torchaudio returns."""
+        length = len(samples)
+        count = -(-length * self.new // self.orig)
+        taps = np.arange(2 * self.width + 2, dtype=np.int64)
+        padded = np.concatenate([np.zeros(self.width + 1, np.float32), samples.astype(np.float32, copy=False),
+                                 np.zeros(self.width + 2, np.float32)])  # fmt: skip
+        out = np.empty(count, dtype=np.float32)
+        step = max(1, self.BLOCK_ELEMENTS // len(taps))
+        for first in range(0, count, step):
+            outputs = np.arange(first, min(count, first + step), dtype=np.int64)
+            inputs = (outputs * self.orig // self.new - self.width)[:, None] + taps  # (outputs, taps) input indices
+            # t = (i / orig - j / new) · base, from exact integers; clamped and windowed as torchaudio does.
+            t = (inputs * self.new - outputs[:, None] * self.orig) / (self.orig * self.new) * self.base
+            t = np.clip(t, -LOWPASS_WIDTH, LOWPASS_WIDTH)
+            window = np.cos(t * math.pi / LOWPASS_WIDTH / 2) ** 2
+            t *= math.pi
+            kernel = np.where(t == 0, 1.0, np.sin(t) / np.where(t == 0, 1.0, t)) * window * (self.base / self.orig)
+            out[outputs] = (padded[inputs + self.width + 1] * kernel).sum(axis=1)  # float64 sums
+        return out
 
 
 def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndarray:
@@ -114,7 +176,7 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int) -> np.ndar
     import torch
 
     with torch.no_grad():
-        return resampler(source_rate, target_rate)(torch.from_numpy(samples)).numpy()
+        return np.asarray(resampler(source_rate, target_rate)(torch.from_numpy(samples)))
 
 
 def quantise(mono: np.ndarray) -> np.ndarray:
