@@ -155,3 +155,74 @@ def test_a_sample_rate_no_recorder_writes_is_one_line(rate, tmp_path):
     with address_space_cap(3 * 2**29):
         wave, reason, detail = load_clip(str(path), 32000, float("-inf"))
     assert wave is None and reason == "unreadable_audio" and f"sample rate {rate} Hz, outside" in detail
+
+
+# ---------------------------------------------------------------- long files through caption and the library
+CAPTION_GROWTH = """
+import resource, sys
+from pathlib import Path
+import numpy as np, soundfile as sf
+from blat_core.app import cli
+from tests.helpers.tiny_models import make_models
+
+work = Path(sys.argv[1])
+models = make_models(work / 'models')
+for name, seconds in (('short', 1), ('long', 180)):  # 48 kHz stereo FLAC, written a minute at a time
+    (work / name).mkdir()
+    with sf.SoundFile(work / name / f'{name}.flac', 'w', 48000, 2, subtype='PCM_16') as out:
+        for start in range(0, seconds, 60):
+            t = np.arange(start * 48000, min(seconds, start + 60) * 48000) / 48000
+            tone = 0.2 * np.sin(2 * np.pi * 440 * t)
+            out.write(np.stack([tone, 0.5 * tone], 1).astype(np.float32))
+def caption(name):
+    assert cli.main(['caption', str(work / name), '--captioner', str(models / 'captioner'), '--tagger',
+                     str(models / 'tagger'), '--out', str(work / f'{name}.csv'), '--batch-size', '2']) == 0
+caption('short')  # imports, model loading, one batch: the process's own size
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+caption('long')
+print('grew_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_blat_caption_streams_a_long_file(tmp_path):
+    """`blat caption` on 3 minutes of 48 kHz stereo FLAC, two windows per batch, grows the process by under 50 MB
+    (a whole-file decode grew it by 142 MB), and writes one caption per 10 s window."""
+    import csv
+
+    result = subprocess.run([sys.executable, "-c", CAPTION_GROWTH, str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-1500:]
+    grew = int(result.stdout.split("grew_kb")[1])
+    assert grew < 50_000, grew
+    rows = list(csv.DictReader((tmp_path / "long.csv").open()))
+    assert len(rows) == 18 and rows[-1]["end"] == "180.000"
+
+
+def test_the_library_readers_are_bounded(tmp_path, monkeypatch):
+    """`embed_files` streams each file window by window (the whole-file reader is never called), and
+    `read_audio` stops at its cap (`max_seconds`, an hour by default) with a ValueError naming the file."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from blat_core.data import audio
+    from blat_core.models import inference
+    from tests.helpers.tiny_biencoder import make_text_folder, tiny_biencoder
+
+    path = tmp_path / "long.flac"
+    sf.write(path, (0.1 * np.random.default_rng(0).standard_normal((48000 * 25, 2))).astype(np.float32), 48000)
+    torch.manual_seed(0)
+    model = tiny_biencoder(make_text_folder(tmp_path / "text")).eval()
+    expected = inference.embed_files(model, [path])
+
+    def whole_file(*args, **kwargs):
+        raise AssertionError("a whole file was decoded")
+
+    monkeypatch.setattr(audio, "load_clip", whole_file)
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 4096)  # the stream really is in pieces
+    streamed = inference.embed_files(model, [path])
+    assert torch.allclose(streamed, expected, atol=1e-5)
+    assert len(inference.read_audio(path, 16000)) == 16000 * 25
+    with pytest.raises(ValueError, match="long.flac: too_long .*max_seconds=10"):
+        inference.read_audio(path, 16000, max_seconds=10)
+    assert inference.READ_SECONDS == 3600.0

@@ -36,16 +36,22 @@ def windows(wave: np.ndarray, size: int) -> list[np.ndarray]:
 def stream_windows(pieces: Iterable[np.ndarray], size: int) -> Iterator[np.ndarray]:
     """The windows `windows()` cuts from the concatenation of `pieces`, in order, holding about two windows
     of samples at a time (a file of any length streams through)."""
-    pending, last = np.zeros(0, dtype=np.int16), None
+    return (window for _, window in timed_windows(pieces, size))
+
+
+def timed_windows(pieces: Iterable[np.ndarray], size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(first sample, window) for each window `stream_windows` yields."""
+    pending, last, start = np.zeros(0, dtype=np.int16), None, 0
     for piece in pieces:
         pending = np.concatenate([pending, piece]) if len(pending) else piece
         while len(pending) >= size:
             last, pending = pending[:size], pending[size:]
-            yield last
+            yield start, last
+            start += size
     if last is None:
-        yield pending  # shorter than one window: the whole clip
+        yield 0, pending  # shorter than one window: the whole clip
     elif len(pending):
-        yield np.concatenate([last[len(pending) :], pending])  # the window aligned to the end
+        yield start + len(pending) - size, np.concatenate([last[len(pending) :], pending])  # aligned to the end
 
 
 class WindowEmbedder:
@@ -101,19 +107,51 @@ def embed_waves(
     return embedder.finish(len(waves))
 
 
-def read_audio(path: str | Path, sample_rate: int) -> np.ndarray:
-    """One file as int16 mono at `sample_rate` (any input rate and channel count); a clear error if unreadable."""
-    from blat_core.data.audio import load_clip
+READ_SECONDS = 3600.0  # read_audio's default cap: an hour is 230 MB of int16 at 32 kHz
 
-    wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
-    if wave is None:
-        raise ValueError(f"{path}: {reason} ({detail})")
-    return wave
+
+def read_audio(path: str | Path, sample_rate: int, max_seconds: float = READ_SECONDS) -> np.ndarray:
+    """One file as int16 mono at `sample_rate` (any input rate and channel count), decoded and resampled block by
+    block (memory: the result plus one block); a file longer than `max_seconds`, or unreadable, is a ValueError
+    naming it. To embed files of any length use `embed_files`, which never holds a whole file."""
+    from blat_core.data.audio import AudioError, stream_clip
+
+    try:
+        pieces = list(stream_clip(str(path), sample_rate, max_seconds, "max_seconds"))
+    except AudioError as error:
+        raise ValueError(f"{path}: {error.reason} ({error.detail})") from None
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+
+
+def embed_file(embedder: WindowEmbedder, clip: int, path: str | Path, sample_rate: int, window: int) -> tuple[int, int]:
+    """Add one file's windows to `embedder` as clip `clip`, decoding, resampling and cutting them as a stream
+    (memory: a block and a window, whatever the file's length); (samples, windows). Raises AudioError after
+    dropping the clip, should the file fail half-way."""
+    from blat_core.data.audio import AudioError, stream_clip
+
+    samples, count = 0, 0
+    try:
+        for start, piece in timed_windows(stream_clip(str(path), sample_rate), window):
+            embedder.add(clip, piece)
+            samples, count = max(samples, start + len(piece)), count + 1
+    except AudioError:
+        embedder.drop(clip)
+        raise
+    return samples, count
 
 
 def embed_files(model, paths: list[str | Path], device="cpu", window_seconds: float = 10.0, batch_size: int = 16):
-    """(files, E) L2-normalised audio embeddings of audio files, as a tensor."""
+    """(files, E) L2-normalised audio embeddings of audio files, as a tensor: each file streamed window by window
+    (`embed_file`), so a file of hours needs no more memory than a clip; an unreadable file is a ValueError."""
+    from blat_core.data.audio import AudioError
+
     device = torch.device(device)
+    model = model.to(device).eval()
     rate = model.audio_encoder.sample_rate
-    waves = [read_audio(p, rate) for p in paths]
-    return torch.from_numpy(embed_waves(model.to(device).eval(), waves, int(window_seconds * rate), batch_size, device))
+    embedder = WindowEmbedder(model, batch_size, device)
+    for clip, path in enumerate(paths):
+        try:
+            embed_file(embedder, clip, path, rate, int(window_seconds * rate))
+        except AudioError as error:
+            raise ValueError(f"{path}: {error.reason} ({error.detail})") from None
+    return torch.from_numpy(embedder.finish(len(paths)))

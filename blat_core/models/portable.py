@@ -154,14 +154,23 @@ class BlatModel:
     def embed_audio(self, audio: Sequence, sample_rate: int | None = None, batch_size: int = 16) -> np.ndarray:
         """(N, E) for N files (paths) or N waveforms (numpy arrays: float in [-1, 1] or int16, shape (samples,)
         or (channels, samples), at `sample_rate`, which arrays require)."""
-        from blat_core.models.inference import embed_waves, read_audio
+        from blat_core.data.audio import AudioError
+        from blat_core.models.inference import WindowEmbedder, embed_file, windows
 
         if isinstance(audio, (str, Path, np.ndarray)):
             raise TypeError("embed_audio takes a list of paths or waveforms (wrap a single one in a list)")
-        waves = [read_audio(item, self.sample_rate) if isinstance(item, (str, Path))
-                 else self._wave(item, sample_rate) for item in audio]  # fmt: skip
         window = int(self.window_seconds * self.sample_rate)
-        return embed_waves(self.model, waves, window, batch_size, self.device, progress=False)
+        embedder = WindowEmbedder(self.model, batch_size, self.device)
+        for clip, item in enumerate(audio):
+            if not isinstance(item, (str, Path)):
+                for piece in windows(self._wave(item, sample_rate), window):
+                    embedder.add(clip, piece)
+                continue
+            try:  # a file streams through window by window, whatever its length
+                embed_file(embedder, clip, item, self.sample_rate, window)
+            except AudioError as error:
+                raise ValueError(f"{item}: {error.reason} ({error.detail})") from None
+        return embedder.finish(len(audio))
 
     def embed_text(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """(M, E) for M captions or prompts (at most `config["text"]["max_tokens"]` tokens each; longer is cut)."""

@@ -20,7 +20,7 @@ import logging
 import sys
 
 from blat_core.app.cli import caption, classify, doctor, embed, export, fetch, import_blat, mteb, search, serve
-from blat_core.app.cli.common import CHUNK_BYTES, UsageError, positive_int, positive_number, read_index  # noqa: F401  (the tests' entry points)
+from blat_core.app.cli.common import UsageError, positive_int, positive_number, read_index  # noqa: F401  (the tests' entry points)
 from blat_core.models.inference import windows  # noqa: F401
 from blat_core.params import ParamsError
 

@@ -1,4 +1,6 @@
-"""`blat caption`: caption audio files with a trained captioner (tag-guided or not)."""
+"""`blat caption`: caption audio files with a trained captioner (tag-guided or not), one caption per fixed window
+of each file (`--window-seconds`, default 10 s: the captioner's training clips), so a file of any length is
+decoded and captioned as a stream in the memory of one batch of windows."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from blat_core.app.cli.common import AudioFolder, UsageError, device_of, positive_int, probability, write_rows
+from blat_core.app.cli.common import (
+    AudioFolder,
+    UsageError,
+    device_of,
+    positive_int,
+    positive_number,
+    probability,
+    write_rows,
+)
 from blat_core.models.captioner.inference import TAG_THRESHOLD
 
 
@@ -22,16 +32,21 @@ def add_parser(add, audio_options) -> None:
                      help=f"tag probability threshold (default {TAG_THRESHOLD}; at least the top tag is always used)")
     sub.add_argument("--beam", type=positive_int, help="beam width (default: the captioner's own, from its params)")
     sub.add_argument("--max-tokens", type=positive_int, help="longest caption in words (default: the captioner's own)")
-    sub.add_argument("--batch-size", type=positive_int, default=16)
+    sub.add_argument("--batch-size", type=positive_int, default=16, help="windows per batch (default 16)")
+    sub.add_argument("--window-seconds", type=positive_number, default=10.0,
+                     help="a file longer than this gets one caption per window: 0-10 s, 10-20 s, …, and the last "
+                     "window ending with the file (CSV columns start, end; default 10)")  # fmt: skip
     sub.add_argument("--out", help="CSV to write (default: standard output)")
     sub.add_argument("--device", help="cpu, cuda, … (default: CUDA when present)")
 
 
 def run(args) -> None:
+    from blat_core.data.audio import AudioError, stream_clip
     from blat_core.models.audio.encoder import load_audio_encoder
     from blat_core.models.captioner.inference import caption_frames
     from blat_core.models.captioner.io import load_captioner
     from blat_core.models.checkpoints import CheckpointError
+    from blat_core.models.inference import timed_windows
 
     device = device_of(args.device)
     for folder, kind in ((args.captioner, "captioner.json"), (args.tagger, "tagger.json")):
@@ -47,18 +62,36 @@ def run(args) -> None:
     mids = _tag_mids(args.tags, captioner.classes) if args.tags else None
     folder = AudioFolder.scan(args.audio_dir)
     names = dict(captioner.classes)
-    rows = []
-    for paths, waves in folder.chunks(tower.sample_rate, desc="captioning"):
-        for start in range(0, len(paths), args.batch_size):
-            batch = slice(start, start + args.batch_size)
-            frames, tag_lists = frames_and_tags(tower, tower_meta, waves[batch], uses_tags, mids, args.threshold,
-                                                 device)  # fmt: skip
-            captions, _ = caption_frames(captioner, frames, tag_lists, args.beam or captioner.beam,
-                                         args.max_tokens or captioner.max_tokens, device)  # fmt: skip
-            rows += [[p, c, "; ".join(names.get(m, m) for m in t)]
-                     for p, c, t in zip(paths[batch], captions, tag_lists, strict=True)]  # fmt: skip
-    write_rows(args.out, ["path", "caption", "tags"], rows)
-    print(f"captioned {len(rows)} files -> {args.out or 'stdout'}; {folder.summary()}")
+    rate = tower.sample_rate
+    rows, pending, failed = [], [], set()
+
+    def caption_pending() -> None:
+        frames, tag_lists = frames_and_tags(tower, tower_meta, [w for *_, w in pending], uses_tags, mids,
+                                             args.threshold, device)  # fmt: skip
+        captions, _ = caption_frames(captioner, frames, tag_lists, args.beam or captioner.beam,
+                                     args.max_tokens or captioner.max_tokens, device)  # fmt: skip
+        rows.extend([name, c, "; ".join(names.get(m, m) for m in t), f"{start / rate:.3f}", f"{end / rate:.3f}"]
+                    for (name, start, end, _), c, t in zip(pending, captions, tag_lists, strict=True))  # fmt: skip
+        pending.clear()
+
+    for path in folder.progress("captioning"):
+        name = str(path.relative_to(folder.root))
+        try:
+            for start, wave in timed_windows(stream_clip(str(path), rate), int(args.window_seconds * rate)):
+                pending.append((name, start, start + len(wave), wave))
+                if len(pending) == args.batch_size:
+                    caption_pending()
+        except AudioError as error:  # a file that fails half-way: none of its windows is reported
+            failed.add(name)
+            pending[:] = [item for item in pending if item[0] != name]
+            folder.skip(path, error.reason, error.detail)
+    if pending:
+        caption_pending()
+    rows = [row for row in rows if row[0] not in failed]
+    files = len({row[0] for row in rows})
+    folder.require_some(files)
+    write_rows(args.out, ["path", "caption", "tags", "start", "end"], rows)
+    print(f"captioned {files} files ({len(rows)} windows) -> {args.out or 'stdout'}; {folder.summary()}")
 
 
 def _tag_mids(text: str, classes: list[tuple[str, str]]) -> list[str]:

@@ -26,14 +26,11 @@ class UsageError(Exception):
     """A bad path, file or option: printed as one line, exit status 2."""
 
 
-CHUNK_BYTES = 256 * 2**20  # decoded int16 samples `chunks` holds at a time: a folder of any size streams through
-
-
 @dataclass
 class AudioFolder:
     """The audio files of a folder (recursive, sorted), resampled to one rate; unreadable files are skipped
-    and counted by reason. `chunks` hands over whole decoded files (at most about CHUNK_BYTES at a time);
-    `embed_folder` streams each file window by window instead, so even a file of hours fits in memory."""
+    and counted by reason. `embed_folder` and `blat caption` stream each file window by window, so even a file
+    of hours fits in memory."""
 
     root: Path
     files: list[Path]
@@ -60,29 +57,6 @@ class AudioFolder:
         """The files, with a progress bar."""
         return tqdm(self.files, desc=desc, mininterval=2.0, disable=len(self.files) < 50)
 
-    def chunks(self, sample_rate: int, desc: str = "audio files"):
-        """Yield ([relative paths], [int16 waves]) of readable files, about CHUNK_BYTES of samples at a time;
-        fails after the last chunk when no file at all could be read."""
-        from blat_core.data.audio import load_clip
-
-        read, names, waves, held = 0, [], [], 0
-        for path in self.progress(desc):
-            wave, reason, detail = load_clip(str(path), sample_rate, float("-inf"))
-            if wave is None:
-                self.skip(path, reason, detail)
-                continue
-            names.append(str(path.relative_to(self.root)))
-            waves.append(wave)
-            held += wave.nbytes
-            if held >= CHUNK_BYTES:
-                read += len(names)
-                yield names, waves
-                names, waves, held = [], [], 0
-        read += len(names)
-        if names:
-            yield names, waves
-        self.require_some(read)
-
     def require_some(self, read: int) -> None:
         if read == 0:
             raise UsageError(f"none of the {len(self.files)} audio files under {self.root} could be read: "
@@ -95,37 +69,25 @@ class AudioFolder:
 
 def embed_folder(model, folder: AudioFolder, window_seconds: float, batch_size: int, device, mean: bool = False):
     """(paths, seconds, windows per file, (files, E) embeddings) of a folder. Each file is decoded and
-    embedded window by window (`stream_clip`, `stream_windows`): memory stays at a few windows per batch
-    whatever the files' lengths; a file that fails half-way is skipped and its windows forgotten."""
-    from blat_core.data.audio import AudioError, stream_clip
-    from blat_core.models.inference import WindowEmbedder, stream_windows
+    embedded window by window (`embed_file`): memory stays at a few windows per batch whatever the files'
+    lengths; a file that fails half-way is skipped and its windows forgotten."""
+    from blat_core.data.audio import AudioError
+    from blat_core.models.inference import WindowEmbedder, embed_file
 
     rate = model.audio_encoder.sample_rate
-    window = int(window_seconds * rate)
     embedder = WindowEmbedder(model, batch_size, device, mean)
     paths, seconds, counts = [], [], []
     for path in folder.progress("embedding"):
-        clip, samples, count = len(paths), [0], 0
         try:
-            for piece in stream_windows(_counting(stream_clip(str(path), rate), samples), window):
-                embedder.add(clip, piece)
-                count += 1
+            samples, count = embed_file(embedder, len(paths), path, rate, int(window_seconds * rate))
         except AudioError as error:
-            embedder.drop(clip)
             folder.skip(path, error.reason, error.detail)
             continue
         paths.append(str(path.relative_to(folder.root)))
-        seconds.append(samples[0] / rate)
+        seconds.append(samples / rate)
         counts.append(count)
     folder.require_some(len(paths))
     return paths, seconds, counts, embedder.finish(len(paths))
-
-
-def _counting(pieces, total: list[int]):
-    """The pieces, unchanged, adding their lengths to total[0]."""
-    for piece in pieces:
-        total[0] += len(piece)
-        yield piece
 
 
 def device_of(name: str | None) -> torch.device:
