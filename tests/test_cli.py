@@ -167,10 +167,14 @@ def test_doctor_checks_this_project(capsys):
 
 
 @pytest.mark.parametrize("params", ["params.yaml", "params.paper.yaml"])
-def test_doctor_on_a_fresh_clone_calls_no_upstream_output_missing(tmp_path, capsys, params):
+def test_doctor_on_a_fresh_clone_checks_the_stages_of_the_file_given(tmp_path, capsys, params):
     """Before anything ran, a stage's inputs that an upstream stage makes (scan's data/sources/<ds>.json inside
-    its output folder, synthesize's captions.parquet) are not reported as missing: no stage line says FAIL."""
+    its output folder, synthesize's captions.parquet) are not reported as missing: no stage line says FAIL. The
+    stages are those of the file checked: a `finetuned.<name>` entry only it has gives a `finetuned@<name>` line,
+    and one only the other file has is not listed."""
     import shutil
+
+    import yaml
 
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in tracked:
@@ -178,9 +182,17 @@ def test_doctor_on_a_fresh_clone_calls_no_upstream_output_missing(tmp_path, caps
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tmp_path / name)
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)  # a clone is a git work tree (DVC needs one)
+    other = "params.paper.yaml" if params == "params.yaml" else "params.yaml"
+    for name, kept in ((params, "checked"), (other, "unchecked")):
+        document = yaml.safe_load((tmp_path / name).read_text())
+        document["finetuned"] = {f"{kept}_esc50": {"model": "blat_stage2", "dataset": "esc50"}}
+        (tmp_path / name).write_text(yaml.safe_dump(document, sort_keys=False))
     assert run("doctor", "--project", tmp_path, "--params", params) == 0
-    stage_lines = [line for line in capsys.readouterr().out.splitlines() if " stage " in f" {line[6:]}"]
-    assert len(stage_lines) > 20 and not [line for line in stage_lines if line.startswith("FAIL")], stage_lines
+    out = capsys.readouterr().out
+    stage_lines = [line for line in out.splitlines() if " stage " in f" {line[6:]}"]
+    assert len(stage_lines) > 20 and not [line for line in stage_lines if line.startswith("FAIL")], out
+    stages = {line.split()[2] for line in stage_lines}
+    assert "finetuned@checked_esc50" in stages and "finetuned@unchecked_esc50" not in stages, sorted(stages)
 
 
 def test_every_command_has_help():

@@ -5,10 +5,12 @@ Every check prints one line: `ok` (fine), `warn` (works, with a limit said), `FA
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 SECTIONS = {  # params section -> the strict dataclass its stages load it into
@@ -170,32 +172,53 @@ def check_inputs(loaded: dict, project: Path, report: Report) -> None:
                     "captioner.fense_* not all set or present: FENSE is reported unavailable")  # fmt: skip
 
 
-def check_stages(project: Path, report: Report) -> None:
-    """Each stage: its inputs that no stage makes and that are missing, and what else it needs."""
-    try:
-        from dvc.repo import Repo
+@contextlib.contextmanager
+def pipeline_of(project: Path, params_file: Path):
+    """(DVC repo, a function mapping its paths into `project`) of the project's dvc.yaml with its `${…}` values
+    and `foreach` lists taken from `params_file`. DVC reads only the params.yaml beside dvc.yaml, so another file
+    (params.paper.yaml, before it is copied over params.yaml) is given that name in a scratch copy of dvc.yaml."""
+    from dvc.repo import Repo
 
+    if params_file.resolve() == (project / "params.yaml").resolve():
         with Repo(str(project)) as repo:
+            yield repo, lambda path: path
+        return
+    with tempfile.TemporaryDirectory(prefix="blat-doctor-") as scratch:
+        view = Path(scratch).resolve()
+        shutil.copyfile(project / "dvc.yaml", view / "dvc.yaml")
+        shutil.copyfile(params_file, view / "params.yaml")
+        (view / ".dvc").mkdir()  # a DVC project outside git, made without Repo.init (which logs to stdout)
+        (view / ".dvc" / "config").write_text("[core]\n    no_scm = true\n")
+        with Repo(str(view)) as repo:
+            yield repo, lambda path: project.resolve() / path.relative_to(view) if path.is_relative_to(view) else path
+
+
+def check_stages(project: Path, params_file: Path, report: Report) -> None:
+    """Each stage `params_file` gives dvc.yaml: its inputs that no stage makes and that are missing, and what else
+    it needs."""
+    try:
+        with pipeline_of(project, params_file) as (repo, here):
             stages = list(repo.index.stages)
-            produced = {Path(out.fs_path).resolve() for s in stages for out in s.outs}
+            produced = {here(Path(out.fs_path).resolve()) for s in stages for out in s.outs}
             for stage in stages:
                 absent = []
                 for dep in stage.deps:
-                    path = Path(dep.fs_path).resolve()
+                    path = here(Path(dep.fs_path).resolve())
                     # A file inside an upstream stage's output folder (scan's data/sources/<ds>.json) is made too,
                     # and so is a folder holding upstream outputs (data/prepared, of every prepare@<dataset>).
                     made = (path in produced or any(parent in produced for parent in path.parents)
                             or any(path in out.parents for out in produced))  # fmt: skip
                     if not path.exists() and not made and not str(dep).startswith("params"):
                         absent.append(str(dep))
-                need = next((v for k, v in NEEDS.items() if stage.addressing.startswith(k)), "")
+                name = getattr(stage, "name", None) or stage.addressing  # `addressing` adds dvc.yaml's path
+                need = next((v for k, v in NEEDS.items() if name.startswith(k)), "")
                 if absent:
-                    report.line("FAIL", f"stage {stage.addressing}", f"missing inputs: {', '.join(absent[:4])}")
+                    report.line("FAIL", f"stage {name}", f"missing inputs: {', '.join(absent[:4])}")
                 else:
-                    report.line("ok", f"stage {stage.addressing}", "inputs present or made upstream"
+                    report.line("ok", f"stage {name}", "inputs present or made upstream"
                                 + (f"; needs {need}" if need else ""))  # fmt: skip
-    except Exception as error:  # not a DVC project, or dvc.yaml does not parse
-        report.line("FAIL", "dvc pipeline", f"cannot read {project / 'dvc.yaml'}: {error}")
+    except Exception as error:  # not a DVC project, or dvc.yaml does not parse with these params
+        report.line("FAIL", "dvc pipeline", f"cannot read {project / 'dvc.yaml'} with {params_file.name}: {error}")
 
 
 def run_checks(params_file: Path, project: Path) -> list[str]:
@@ -207,6 +230,6 @@ def run_checks(params_file: Path, project: Path) -> list[str]:
     loaded = load_sections(params_file, report)
     check_inputs(loaded, project, report)
     if (project / "dvc.yaml").is_file():
-        check_stages(project, report)
+        check_stages(project, params_file, report)
     print(f"\n{len(report.failures)} problem(s)" + (f": {', '.join(report.failures)}" if report.failures else ""))
     return report.failures
