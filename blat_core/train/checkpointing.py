@@ -3,13 +3,15 @@
 Resume rule: a checkpoint is used only when what decides the result is unchanged: the declared params, the
 input files' hashes, the environment (Python, torch and NumPy versions, the device type) and the training
 math the stage imports (TRAINING_MATH: models, training recipes and loop, the data loading that makes
-batches). Any other change to the code the stage imports (a log line, the report, validation scoring, a
+batches), fingerprinted by what its code computes (`code_digest`: the syntax tree without comments,
+docstrings or layout), so editing a comment or a docstring there resumes too. Any other change to the code the stage imports (a log line, the report, validation scoring, a
 crash fixed in evaluation) resumes with a warning naming the changed files, so a fix at step 150K of 200K
 does not throw the run away. Code the stage does not import cannot matter.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import json
@@ -72,8 +74,29 @@ def fingerprint(params: Any, inputs: list[Path], code: list[Path], root: Path = 
 
 @functools.lru_cache(maxsize=32)
 def _code_digests(code: tuple[Path, ...], root: Path) -> tuple[tuple[str, str], ...]:
-    """(file, digest) of the code `code` reaches; once per process (evaluation tasks ask once per seed and fold)."""
-    return tuple((path.as_posix(), file_digest(root / path)) for path in sorted(import_closure(list(code), root)))
+    """(file, digest) of the code `code` reaches: training math by what it computes (`code_digest`), any other
+    file by its bytes (so that any change there is named when resuming); once per process (evaluation tasks ask
+    once per seed and fold)."""
+    return tuple((path.as_posix(), code_digest(root / path) if path.as_posix().startswith(TRAINING_MATH)
+                  else file_digest(root / path)) for path in sorted(import_closure(list(code), root)))  # fmt: skip
+
+
+def code_digest(path: Path) -> str:
+    """A digest of what a Python file computes: its syntax tree with every docstring removed, so comments,
+    docstrings, blank lines and line breaks do not change it, while any change to a statement, expression,
+    name or constant does. A file that does not parse is digested by its bytes."""
+    source = path.read_bytes()
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except (SyntaxError, ValueError):
+        return file_digest(path)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):  # fmt: skip
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.blake2b(ast.dump(tree).encode(), digest_size=16).hexdigest()
 
 
 def _changed(before: dict, now: dict) -> list[str]:
