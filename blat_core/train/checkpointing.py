@@ -4,9 +4,10 @@ Resume rule: a checkpoint is used only when what decides the result is unchanged
 input files' hashes, the environment (Python, torch and NumPy versions, the device type) and the training
 math the stage imports (TRAINING_MATH: models, training recipes and loop, the data loading that makes
 batches), fingerprinted by what its code computes (`code_digest`: the syntax tree without comments,
-docstrings or layout), so editing a comment or a docstring there resumes too. Any other change to the code the stage imports (a log line, the report, validation scoring, a
-crash fixed in evaluation) resumes with a warning naming the changed files, so a fix at step 150K of 200K
-does not throw the run away. Code the stage does not import cannot matter.
+docstrings or layout), so editing a comment or a docstring there resumes too. Any other change to the code
+the stage imports (a log line, the report, validation scoring, a crash fixed in evaluation) resumes with a
+warning naming the changed files, so a fix at step 150K of 200K does not throw the run away. Code the stage
+does not import cannot matter.
 """
 
 from __future__ import annotations
