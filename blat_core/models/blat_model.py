@@ -9,6 +9,7 @@ Model folder (what `pretrain_*` stages write and `load_blat` reads):
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from blat_core.models.audio.encoder import build_audio_encoder, load_audio_encoder
 from blat_core.models.biencoder import BiEncoder
-from blat_core.models.checkpoints import CheckpointError, load_model, load_strict, save_model
+from blat_core.models.checkpoints import CheckpointError, check_sizes, load_model, load_strict, save_model
 from blat_core.models.text.encoder import Tokenizer, build_text_encoder
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,11 @@ def load_blat(folder: str | Path, device: torch.device | str = "cpu") -> tuple[B
     text_folder = folder / inner_folder(folder, config["text"]["folder"])
     if not (text_folder / "config.json").is_file():
         raise CheckpointError(f"{text_folder} has no config.json: the model folder is incomplete")
+    try:  # transformers builds the text tower from it: its sizes are checked as the sidecar's are
+        text_config = json.loads((text_folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{text_folder / 'config.json'} is not readable JSON ({error})") from None
+    check_sizes(text_config, text_folder / "config.json", "config")
     config = {**config, "text": {**config["text"], "folder": str(text_folder), "pretrained": False}}
     model = build_biencoder(config)
     load_strict(model, state, str(folder / "blat.safetensors"))

@@ -97,7 +97,26 @@ def read_sidecar(path: str | Path, kind: str) -> tuple[dict[str, Any], dict[str,
     config, meta = sidecar.get("config"), sidecar.get("meta", {})
     if not isinstance(config, dict) or not isinstance(meta, dict):
         raise CheckpointError(f"{sidecar_path}: its config and meta must be JSON objects")
+    check_sizes(config, sidecar_path, "config")
     return config, meta
+
+
+MAX_CONFIG_INT = 1 << 20  # no width, count, length or rate of a model we build is larger (vocabularies: ~30k)
+
+
+def check_sizes(value: Any, path: str | Path, key: str) -> None:
+    """Raise CheckpointError naming the first whole number in a model config (nested dicts and lists, key path
+    `key`) outside 0..MAX_CONFIG_INT: a damaged or forged config would otherwise ask torch for terabytes or for
+    a negative dimension, deep inside a model's constructor."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            check_sizes(inner, path, f"{key}.{name}")
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            check_sizes(inner, path, f"{key}[{index}]")
+    elif isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_CONFIG_INT:
+        raise CheckpointError(f"{path}: {key} is {value}, not a size a model can have (0 to {MAX_CONFIG_INT:,}): "
+                              "the file is damaged or was not written by this pipeline; export it again")  # fmt: skip
 
 
 def load_model(path: str | Path, kind: str) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:

@@ -33,7 +33,7 @@ import torch
 
 from blat_core.atomic import atomic_path
 from blat_core.models.blat_model import build_biencoder, load_blat
-from blat_core.models.checkpoints import CheckpointError, file_digest, load_strict, read_sidecar
+from blat_core.models.checkpoints import CheckpointError, check_sizes, file_digest, load_strict, read_sidecar
 from blat_core.models.text.encoder import Tokenizer
 
 FORMAT = "blat-model"
@@ -112,6 +112,10 @@ def read_config(folder: str | Path) -> dict:
         raise FormatError(f"{folder} is an exported BLAT model of format version {version}, older than this "
                           f"blat-pipeline reads ({FORMAT_VERSION}): export it again with this version "
                           "(`blat export`)")  # fmt: skip
+    try:
+        check_sizes(config, path, "config")
+    except CheckpointError as error:
+        raise FormatError(str(error)) from None
     return config
 
 
