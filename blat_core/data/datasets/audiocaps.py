@@ -26,7 +26,7 @@ def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     for split in SPLITS:
         path = require(meta / f"{split}.csv", "AudioCaps metadata files are train.csv, val.csv, test.csv")
         clips: dict[str, SourceRow] = {}
-        for line, fields in csv_rows(path):
+        for line, fields in csv_rows(path, result=result):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
             try:

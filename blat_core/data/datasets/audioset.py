@@ -33,7 +33,7 @@ def read_segments(meta: Path, classes: dict[str, str]) -> tuple[dict[str, tuple]
             meta / f"{split}_segments.csv",
             "AudioSet segment lists are named {balanced_train,unbalanced_train,eval}_segments.csv",
         )
-        for line, fields in csv_rows(path, skip_comments=True, header=False):
+        for line, fields in csv_rows(path, skip_comments=True, header=False, result=result):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
             if len(fields) != 4 or not fields[0]:

@@ -21,7 +21,7 @@ def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
             meta / f"clotho_captions_{split}.csv",
             "Clotho v2 caption files are clotho_captions_{development,validation,evaluation}.csv",
         )
-        for line, fields in csv_rows(path):
+        for line, fields in csv_rows(path, result=result):
             result.rows_read += 1
             ref = f"{path.name}:{line}"
             texts = [c.strip() for c in fields[1:] if c.strip()]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,34 +63,91 @@ def read_text(path: Path) -> str:
         data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        raise MetadataError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{data[error.start]:02x}); save it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8 {path.name} > fixed.csv"
-        ) from None
+    except UnicodeDecodeError:
+        raise _not_utf8(path) from None
 
 
-def csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True):
-    """Yield (line number, list of fields) for each data row, with AudioSet's spaces after commas."""
-    reader = csv.reader(io.StringIO(read_text(path), newline=""), skipinitialspace=True)
-    first = True
-    for fields in reader:
-        if skip_comments and fields and fields[0].startswith("#"):
-            continue
-        if header and first:
+def _not_utf8(path: Path, block: int = 1 << 20) -> MetadataError:
+    """The error for a file that is not UTF-8, naming the line and value of its first bad byte (found by decoding
+    the file again block by block)."""
+    decoder, line = codecs.getincrementaldecoder("utf-8")(), 1
+    with open(path, "rb") as handle:
+        while data := handle.read(block):
+            try:
+                decoder.decode(data)
+            except UnicodeDecodeError as error:  # error.object: the block after a partial character held back
+                line += error.object[: error.start].count(b"\n")
+                return MetadataError(f"{path}:{line}: not valid UTF-8 (byte 0x{error.object[error.start]:02x}); save "
+                                     f"it as UTF-8, e.g. iconv -f latin1 -t utf-8 {path.name} > fixed.csv")  # fmt: skip
+            line += data.count(b"\n")
+    return MetadataError(f"{path}: not valid UTF-8 (it ends inside a character); save it as UTF-8")
+
+
+MAX_LINE_CHARS = 1 << 20  # a metadata line longer than this (a caption is ~100 characters) is a problem, unread
+MAX_FIELD_CHARS = csv.field_size_limit()  # 131,072: csv's own limit for one field, kept
+
+
+def csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True, result: ReadResult | None = None,
+             delimiter: str = ",", skip_initial_space: bool = True):  # fmt: skip
+    """Yield (line number, list of fields) for each non-empty data row (AudioSet's spaces after commas skipped by
+    default), reading the file as a stream of UTF-8 (a byte-order mark dropped) in bounded memory: a line over
+    MAX_LINE_CHARS or a field over MAX_FIELD_CHARS is not yielded but counted in `result` (rows_read and a
+    `malformed_row` problem naming the line), or, without a `result`, a MetadataError naming the file and line."""
+    oversized: set[int] = set()
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(_bounded_lines(handle, oversized), delimiter=delimiter,
+                            skipinitialspace=skip_initial_space)  # fmt: skip
+        first = True
+        while True:
+            try:
+                fields = next(reader)
+                problem = f"a line longer than {MAX_LINE_CHARS:,} characters" if reader.line_num in oversized \
+                    else ""  # fmt: skip
+            except StopIteration:
+                return
+            except csv.Error as error:  # a field over MAX_FIELD_CHARS, or a NUL byte
+                fields, problem = [], str(error)
+            except UnicodeDecodeError:
+                raise _not_utf8(path) from None
+            if problem:
+                if result is None:
+                    raise MetadataError(f"{path}:{reader.line_num}: {problem}; not a metadata row")
+                result.rows_read += 1
+                result.problems.append(Problem(f"{path.name}:{reader.line_num}", "", "malformed_row", problem))
+                first = False
+                continue
+            if skip_comments and fields and fields[0].startswith("#"):
+                continue
+            if header and first:
+                first = False
+                continue
             first = False
-            continue
-        first = False
-        if fields:
-            yield reader.line_num, fields
+            if fields:
+                yield reader.line_num, fields
+
+
+def _bounded_lines(handle, oversized: set[int]):
+    """The file's lines for csv, each at most MAX_LINE_CHARS read into memory: a longer line is skipped to its
+    end and given to csv as an empty line, its number added to `oversized`."""
+    number = 0
+    while True:
+        line = handle.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        if len(line) == MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            while (rest := handle.readline(MAX_LINE_CHARS)) and not rest.endswith(("\n", "\r")):
+                pass
+            oversized.add(number)
+            line = "\n"
+        yield line
 
 
 def read_folds(path: Path, pattern: str, file_key: str, columns: tuple[int, int, int]) -> ReadResult:
     """A single-label, fold-based CSV (ESC-50, UrbanSound8K): `columns` = (file, fold, label) indices."""
     result = ReadResult()
     file_col, fold_col, label_col = columns
-    for line, fields in csv_rows(path):
+    for line, fields in csv_rows(path, result=result):
         result.rows_read += 1
         ref = f"{path.name}:{line}"
         try:

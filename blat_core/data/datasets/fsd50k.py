@@ -18,7 +18,7 @@ def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     result = ReadResult()
     for subset in ("dev", "eval"):
         path = require(meta / f"{subset}.csv", "FSD50K ground truth files are dev.csv and eval.csv")
-        for line, fields in csv_rows(path):
+        for line, fields in csv_rows(path, result=result):
             result.rows_read += 1
             ref = f"{subset}.csv:{line}"
             expected = 4 if subset == "dev" else 3

@@ -17,16 +17,14 @@ single-label otherwise (accuracy). docs/your-data.md walks through both.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from blat_core.data.datasets import Classification, Recipe
-from blat_core.data.datasets.common import MetadataError, Problem, ReadResult, SourceRow, read_text, require
+from blat_core.data.datasets.common import MetadataError, Problem, ReadResult, SourceRow, csv_rows, require
 
 KINDS = ("captions", "labels")
 SPLITS = ("train", "val", "test")
@@ -70,6 +68,7 @@ class Table:
     columns: dict[str, int]  # normalised name -> index
     header: list[str]
     rows: list[tuple[int, list[str]]]  # (line, fields)
+    unread: ReadResult  # the rows over csv_rows' bounds: counted, as problems, in the reader's result
 
     def has(self, column: str) -> bool:
         return column in self.columns
@@ -81,15 +80,14 @@ class Table:
 
 def read_table(path: Path) -> Table:
     delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    reader = csv.reader(io.StringIO(read_text(path), newline=""), delimiter=delimiter)
-    rows, header = [], None
-    for fields in reader:
+    rows, header, unread = [], None, ReadResult()
+    for line, fields in csv_rows(path, header=False, result=unread, delimiter=delimiter, skip_initial_space=False):
         if not any(f.strip() for f in fields):
             continue
         if header is None:
             header = fields
         else:
-            rows.append((reader.line_num, fields))
+            rows.append((line, fields))
     if header is None:
         raise MetadataError(f"{path} is empty: it needs a header row (e.g. file,caption) and one row per clip")
     columns = {}
@@ -98,7 +96,7 @@ def read_table(path: Path) -> Table:
         if key in columns:
             raise MetadataError(f"{path}: column {column.strip()!r} appears twice in the header")
         columns[key] = index
-    return Table(path, columns, [c.strip() for c in header], rows)
+    return Table(path, columns, [c.strip() for c in header], rows, unread)
 
 
 def _need(table: Table, kind: str, needed: str) -> None:
@@ -140,7 +138,7 @@ def read_captions(path: Path, table: Table, pattern: str, draw: SplitDraw) -> Re
     if numbered and [n for n, _ in numbered] != list(range(1, len(numbered) + 1)):
         raise MetadataError(f"{path}: numbered caption columns must run caption_1, caption_2, ... without gaps; "
                             f"found {', '.join(f'caption_{n}' for n, _ in numbered)}")  # fmt: skip
-    result, order, captions, first_line, splits = ReadResult(), [], defaultdict(list), {}, {}
+    result, order, captions, first_line, splits = table.unread, [], defaultdict(list), {}, {}
     split_lines: dict[str, int] = {}
     for line, fields in table.rows:
         result.rows_read += 1
@@ -181,7 +179,7 @@ def read_labels(path: Path, table: Table, pattern: str, draw: SplitDraw, delimit
     if table.has("fold") and table.has("split"):
         raise MetadataError(f"{path}: give a 'fold' column (cross-validation) or a 'split' column, not both")
     column = "label" if table.has("label") else "labels"
-    result, parsed, split_lines = ReadResult(), [], {}
+    result, parsed, split_lines = table.unread, [], {}
     for line, fields in table.rows:
         result.rows_read += 1
         ref, file = _ref(table, line), table.get(fields, "file")

@@ -16,7 +16,7 @@ from blat_core.data.datasets.common import Problem, ReadResult, SourceRow, csv_r
 def read(meta: Path, pattern: str, joins: dict[str, Path]) -> ReadResult:
     path = require(meta / "vggsound.csv", "point prepare.datasets.vggsound.meta at the folder holding vggsound.csv")
     result = ReadResult()
-    for line, fields in csv_rows(path, header=False):
+    for line, fields in csv_rows(path, header=False, result=result):
         result.rows_read += 1
         try:
             ytid, start, label, split = fields[0], int(fields[1]), fields[2], fields[3]
