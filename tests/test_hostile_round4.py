@@ -226,3 +226,87 @@ def test_the_library_readers_are_bounded(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="long.flac: too_long .*max_seconds=10"):
         inference.read_audio(path, 16000, max_seconds=10)
     assert inference.READ_SECONDS == 3600.0
+
+
+# ---------------------------------------------------------------- metadata CSV with a huge field
+HUGE_FIELD = """
+import resource, sys
+from pathlib import Path
+from blat_core.data.datasets import esc50
+meta = Path(sys.argv[1])
+header = 'filename,fold,target,category,esc10,src_file,take\\n'
+good = '1-100032-A-0.wav,1,0,dog,True,100032,A\\n'
+with open(meta / 'esc50.csv', 'w') as out:  # rows 2, 4 and 6 are fine; 3 holds 100 MB, 5 a 200 kB field
+    out.write(header + good + '1-2-A-0.wav,1,0,' + 'd' * 100_000_000 + ',True,2,A\\n' + good.replace('0032', '0033'))
+    out.write('1-3-A-0.wav,1,0,"' + 'e' * 200_000 + '",True,3,A\\n' + good.replace('0032', '0034'))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = esc50.read(meta, '{filename}', {})
+print('grew_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print('rows', [row.ref for row in result.rows], 'read', result.rows_read)
+for problem in result.problems:
+    print('problem', problem.ref, problem.reason, problem.detail)
+"""
+
+
+def test_a_metadata_row_with_a_huge_field_is_a_counted_problem(tmp_path):
+    """An ESC-50 CSV with a 100 MB field in one row and a 200 kB quoted field in another: both rows are
+    `malformed_row` problems naming their lines, the rows around them are read, and the reader's memory grows
+    by under 20 MB (reading it whole grew it by 300 MB, then csv raised a traceback)."""
+    result = subprocess.run([sys.executable, "-c", HUGE_FIELD, str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-1500:]
+    out = result.stdout
+    assert "rows ['esc50.csv:2', 'esc50.csv:4', 'esc50.csv:6'] read 5" in out, out
+    assert "problem esc50.csv:3 malformed_row a line longer than 1,048,576 characters" in out, out
+    assert "problem esc50.csv:5 malformed_row field larger than field limit (131072)" in out, out
+    assert int(out.split("grew_kb")[1].split()[0]) < 20_000, out
+
+
+def test_a_huge_field_where_no_row_may_be_skipped_is_one_line(tmp_path):
+    """A table read whole (AudioSet's class list) with a huge field stops with one line naming the file and line."""
+    from blat_core.data.datasets.audioset import read_class_labels
+    from blat_core.data.datasets.common import MetadataError
+
+    (tmp_path / "class_labels_indices.csv").write_text("index,mid,display_name\n0,/m/09x0r," + "s" * 300_000 + "\n")
+    with pytest.raises(MetadataError, match=r"class_labels_indices.csv:2: field larger than field limit"):
+        read_class_labels(tmp_path)
+
+
+# ---------------------------------------------------------------- absurd model configs
+@pytest.mark.parametrize("value", [2**40, -1])
+def test_a_model_config_with_an_absurd_size_is_one_line(value, tmp_path, capsys):
+    """A model folder (pipeline or exported) whose config gives embed_dim 2**40 or -1, or whose text tower config
+    gives an absurd hidden_size, is one line naming the file and key: never an allocation of terabytes or a
+    negative-dimension traceback from inside torch."""
+    import json
+
+    import numpy as np
+    import soundfile as sf
+
+    import blat_core
+    from blat_core.app import cli
+    from blat_core.models.checkpoints import CheckpointError
+    from tests.helpers.tiny_models import make_models
+
+    models = make_models(tmp_path / "models")
+    (tmp_path / "audio").mkdir()
+    sf.write(tmp_path / "audio" / "a.wav", 0.1 * np.ones(16000, np.float32), 16000)
+    assert cli.main(["export", str(models / "blat"), "--out", str(tmp_path / "exported")]) == 0
+    for folder, sidecar, key in ((models / "blat", "blat.json", "config.embed_dim"),
+                                 (tmp_path / "exported", "config.json", "config.embed_dim"),
+                                 (models / "blat", "text/config.json", "config.hidden_size")):  # fmt: skip
+        original = (folder / sidecar).read_text()
+        document = json.loads(original)
+        target = document["config"] if sidecar == "blat.json" else document
+        target["hidden_size" if "hidden_size" in key else "embed_dim"] = value
+        (folder / sidecar).write_text(json.dumps(document))
+        with address_space_cap(3 * 2**29), pytest.raises(CheckpointError, match=rf"{key} is {value}, not a size"):
+            blat_core.load_model(folder)
+        capsys.readouterr()
+        if sidecar != "config.json":
+            with address_space_cap(3 * 2**29):
+                code = cli.main(["embed", str(tmp_path / "audio"), "--model", str(folder), "--out",
+                                 str(tmp_path / "i.parquet")])  # fmt: skip
+            err = capsys.readouterr().err
+            assert code == 2 and len(err.strip().splitlines()) == 1 and f"{key} is {value}" in err, err
+        (folder / sidecar).write_text(original)
