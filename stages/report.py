@@ -3,7 +3,7 @@ miniature-claims check and the figures (metrics/figures/*.png, embedded) — plu
 metrics/plots/<figure>.json for `dvc plots show/diff`.
 
 DVC runs: python stages/report.py --metrics metrics --out metrics/report.md --plots metrics/plots
-          --figures metrics/figures
+          --figures metrics/figures --sources data/sources --demo-record data/demo.json
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from blat_core.atomic import atomic_path, write_json
+from blat_core.data import sources
 from blat_core.data.prepare import PrepareParams
 from blat_core.eval.claims import claims
 from blat_core.eval.deviations import load_settings
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--plots", type=Path, required=True, help="folder for each figure's rows (JSON)")
     parser.add_argument("--figures", type=Path, required=True, help="folder for the figures (PNG)")
+    parser.add_argument("--sources", type=Path, default=Path(sources.SOURCES), help="scan's fingerprints")
+    parser.add_argument("--demo-record", type=Path, default=Path(sources.DEMO_RECORD), help="make_demo's record")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
     setup_logging()
@@ -48,7 +51,10 @@ def main(argv: list[str] | None = None) -> None:
             metrics[stem] = json.loads(path.read_text())
         else:
             log.warning("%s is missing: its table cells say so", path)
-    demo = load_section(args.params, "prepare", PrepareParams).reads_demo_corpus
+    datasets = load_section(args.params, "prepare", PrepareParams).datasets
+    generated = sources.read_generated(args.sources, args.demo_record, list(datasets))
+    demo = bool(generated)
+    log.info("datasets whose metadata make_demo wrote: %s", ", ".join(generated) or "none")
     ctx = ReportContext(corpus_words(demo), load_settings(args.params), demo)
     details_file = args.metrics / DETAILS
     inputs = Inputs(

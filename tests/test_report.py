@@ -9,12 +9,10 @@ import copy
 import pytest
 import yaml
 
-from blat_core.data.prepare import PrepareParams
 from blat_core.eval.cells import NOT_RUN
 from blat_core.eval.claims import claims
 from blat_core.eval.deviations import load_settings as settings
 from blat_core.eval.report import ReportContext, corpus_words, render
-from blat_core.params import load_section
 from tests.conftest import ROOT
 
 
@@ -141,14 +139,31 @@ def test_a_paper_profile_report_says_what_it_ran_on_and_prints_no_machine_path(t
     params["text_encoder"]["folder"] = str(folder)
     path = tmp_path / "params.paper.yaml"
     path.write_text(yaml.safe_dump(params))
-    demo = load_section(path, "prepare", PrepareParams).reads_demo_corpus
-    words = corpus_words(demo)
-    text = render(FIXTURE, ReportContext(words, settings(path), demo))
+    text = render(FIXTURE, ReportContext(corpus_words(False), settings(path), False))
     opening = text.split("## ")[0]
-    assert not demo and "demo" not in opening and "prepare.datasets" in opening
+    assert "demo" not in opening and "prepare.datasets" in opening
     assert "a local folder `bert-medium` (8 layers, hidden 512, 8 heads, vocabulary 30522)" in text
     assert str(tmp_path) not in text and "machine-specific" not in text
-    is_demo = load_section(ROOT / "params.yaml", "prepare", PrepareParams).reads_demo_corpus
-    demo_words = corpus_words(is_demo)
-    assert is_demo and "the claims below are what the demo can test" in render(
-        FIXTURE, ReportContext(demo_words, settings(ROOT / "params.yaml"), is_demo))  # fmt: skip
+    assert "the claims below are what the demo can test" in render(
+        FIXTURE, ReportContext(corpus_words(True), settings(ROOT / "params.yaml"), True))  # fmt: skip
+
+
+def test_the_demo_corpus_is_known_by_its_content_not_its_folder_name(tiny_corpus, tmp_path):
+    """A dataset is make_demo's when scan's metadata digests meet make_demo's record: the demo's files copied into
+    a real download layout (the paper-profile rehearsal) are the demo's; a real dataset under a root named
+    `/mnt/data/demo_x` (the old rule matched `data/demo` in the path) is not."""
+    import shutil
+
+    from blat_core.data.sources import generated_datasets, metadata_digests, metadata_fingerprint
+
+    record = {name: metadata_digests(tiny_corpus / name) for name in ("esc50", "clotho")}
+    copied = tmp_path / "downloads" / "ESC-50"
+    shutil.copytree(tiny_corpus / "esc50" / "meta", copied / "meta")
+    real = tmp_path / "mnt" / "data" / "demo_x" / "clotho"
+    shutil.copytree(tiny_corpus / "clotho" / "metadata", real)
+    for csv_file in real.glob("*.csv"):  # other clips and captions: real metadata is never the generator's bytes
+        csv_file.write_text(csv_file.read_text().replace("a ", "one "))
+    fingerprints = {"esc50": {"meta": metadata_fingerprint(copied / "meta")},
+                    "clotho": {"meta": metadata_fingerprint(real)}}  # fmt: skip
+    assert generated_datasets(fingerprints, record) == ["esc50"]
+    assert generated_datasets(fingerprints, {}) == []

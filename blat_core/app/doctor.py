@@ -131,12 +131,14 @@ def check_machine(project: Path, report: Report) -> None:
 
 
 def check_inputs(loaded: dict, project: Path, report: Report) -> None:
+    from blat_core.data.prepare import DEMO_ROOT
     from blat_core.models.text.encoder import resolve_folder
 
     prepare = loaded.get("prepare")
+    demo_root = (project / DEMO_ROOT).resolve()  # make_demo's output folder: what it will write, not yet there
     for name, source in prepare.datasets.items() if prepare else []:
         meta, audio = project / source.meta_dir, project / source.audio_dir
-        demo = "data/demo" in source.meta_dir.as_posix()
+        demo = meta.resolve().is_relative_to(demo_root)
         if meta.is_dir() and audio.is_dir():
             report.line("ok", f"dataset {name}", f"metadata {source.meta_dir}, audio {source.audio_dir}")
         elif demo:

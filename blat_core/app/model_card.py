@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from blat_core.data.real_captions import KEY as REAL_DATASETS_KEY
+from blat_core.data.sources import DEMO_RECORD, SOURCES, read_generated
 from blat_core.yaml_input import safe_load
 
 # How each evaluation task reads in a card: (front-matter task type, title, metric keys shown).
@@ -179,22 +180,21 @@ def collect_results(metrics: Path, name: str) -> list[dict]:
     return results
 
 
-def _dataset_label(dataset: str, params: dict) -> str:
-    config = (params.get("prepare", {}) or {}).get("datasets", {}).get(dataset, {}) if isinstance(params, dict) else {}
-    where = " ".join(str(config.get(key, "")) for key in ("root", "meta", "audio")) if isinstance(config, dict) else ""
-    return f"{dataset} (the synthetic demo corpus)" if "data/demo" in where else dataset
+def _dataset_label(dataset: str, generated: set[str]) -> str:
+    """The dataset's name, saying so when its metadata is make_demo's (`generated`, decided by content)."""
+    return f"{dataset} (the synthetic demo corpus)" if dataset in generated else dataset
 
 
-def _front_matter(name: str, results: list[dict], datasets: list[str], params: dict, labels: list[str],
+def _front_matter(name: str, results: list[dict], datasets: list[str], generated: set[str], labels: list[str],
                   license_id: str, head: dict | None = None) -> str:  # fmt: skip
-    index = [_classifier_index(head, params)] if head and head["test"] else []
+    index = [_classifier_index(head, generated)] if head and head["test"] else []
     for result in results:
         if result["task"] not in FRONT_MATTER_TASKS:
             continue
         kind, title = TASKS[result["task"]]
         index.append({
             "task": {"type": kind, "name": title},
-            "dataset": {"name": _dataset_label(result["dataset"], params), "type": result["dataset"],
+            "dataset": {"name": _dataset_label(result["dataset"], generated), "type": result["dataset"],
                         "split": result["split"] or "test", "args": result["coverage"]},
             "metrics": [{"type": "/".join(keys), "name": _metric_name(keys), "value": round(float(value), 4)}
                         for keys, value in result["values"]],
@@ -234,11 +234,11 @@ def kept_classifier(model: Path) -> dict | None:
             "train_clips": meta.get("train_clips"), "test_clips": meta.get("test_clips")}  # fmt: skip
 
 
-def _classifier_index(head: dict, params: dict) -> dict:
+def _classifier_index(head: dict, generated: set[str]) -> dict:
     """The model-index entry of a kept head's held-out scores (properties of these very weights)."""
     return {
         "task": {"type": "audio-classification", "name": "Fine-tuned classifier (this folder's head)"},
-        "dataset": {"name": _dataset_label(head["dataset"], params), "type": head["dataset"], "split": "test",
+        "dataset": {"name": _dataset_label(head["dataset"], generated), "type": head["dataset"], "split": "test",
                     "args": {"clips_scored": head["test_clips"], "train_clips": head["train_clips"],
                              "classes": len(head["classes"]), "multi_label": head["multi_label"]}},
         "metrics": [{"type": key, "name": key, "value": round(value, 4)}
@@ -264,12 +264,14 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
     root = root.resolve()
     provenance = Provenance(root, model)
     params = _read_yaml(root / "params.yaml") or {}
+    names = list(((params.get("prepare") or {}).get("datasets") or {}) if isinstance(params, dict) else [])
+    generated = set(read_generated(root / SOURCES, root / DEMO_RECORD, names))
     artifact, description, labels = _artifact(root, provenance.path)
     lineage = provenance.lineage()
     datasets = sorted({d for stage in lineage for d in provenance.datasets(stage)})
     results = collect_results(metrics, name)
     head = kept_classifier(model)
-    lines = [_front_matter(name, results, datasets, params, labels, license_id, head),
+    lines = [_front_matter(name, results, datasets, generated, labels, license_id, head),
              f"# BLAT bi-encoder `{name}`", ""]  # fmt: skip
     if description:
         lines += [description[:1].upper() + description[1:] + ".", ""]
@@ -320,7 +322,7 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
         lines += ["This model's stage and the stages upstream of it (through dvc.lock) that read prepared datasets "
                   "(training data, and the validation split a stage selects on):", "",
                   "| stage | reads (prepared datasets) |", "|---|---|"]
-        lines += [f"| `{stage}` | {', '.join(_dataset_label(d, params) for d in provenance.datasets(stage))} |"
+        lines += [f"| `{stage}` | {', '.join(_dataset_label(d, generated) for d in provenance.datasets(stage))} |"
                   for stage in readers]  # fmt: skip
         lines += ["", "Each stage's splits and filters are in `params.yaml` and the project's docs "
                   "(docs/pipeline.md); the prepared sets' contents are in `metrics/prepare_<dataset>.json`."]
@@ -359,7 +361,7 @@ def build_card(model: Path, name: str, root: Path, metrics: Path, onnx: bool, li
             covered = f"{c['clips_scored']} / {c['clips_listed']}" if c["clips_listed"] is not None else "—"
             for keys, value in r["values"]:
                 std = r["std"].get(keys)
-                lines.append(f"| {_dataset_label(r['dataset'], params)} | {r['split']} | {_metric_name(keys)} | "
+                lines.append(f"| {_dataset_label(r['dataset'], generated)} | {r['split']} | {_metric_name(keys)} | "
                              f"{_format(value, std)} | {covered} |")  # fmt: skip
         lines += ["", f"From `metrics/{rows[0]['file']}` (ids scored: `metrics/ids/{task}/`).", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -91,11 +91,6 @@ class PrepareParams:
             raise ParamsError(f"prepare.min_seconds ({self.min_seconds}) must be below prepare.max_seconds "
                               f"({self.max_seconds})")  # fmt: skip
 
-    @property
-    def reads_demo_corpus(self) -> bool:
-        """Whether the datasets are make_demo's (a root, metadata or audio folder under DEMO_ROOT)."""
-        return any(DEMO_ROOT in f"{s.root} {s.meta} {s.audio}" for s in self.datasets.values())
-
     def source(self, name: str) -> DatasetSource:
         if name not in self.datasets:
             raise ParamsError(f"params key prepare.datasets.{name} is missing")

@@ -26,6 +26,8 @@ AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".
 # (the audio of a one-root dataset, archives kept after extraction) is not metadata and is not read.
 METADATA_EXTENSIONS = {".csv", ".tsv", ".txt", ".yaml", ".yml", ".json"}
 BLOCK = 4096
+SOURCES = "data/sources"  # scan's output folder in a project (dvc.yaml): <dataset>.json fingerprints
+DEMO_RECORD = "data/demo.json"  # make_demo's record of the metadata it wrote (dvc.yaml)
 
 
 def file_digest(path: Path) -> str:
@@ -139,3 +141,30 @@ def metadata_fingerprint(meta: Path, audio: Path | None = None) -> dict:
             if path.suffix.lower() in METADATA_EXTENSIONS and path.is_file():
                 files.append(path)
     return {"path": str(meta), "files": {p.relative_to(meta).as_posix(): file_digest(p) for p in sorted(files)}}
+
+
+def metadata_digests(folder: Path) -> list[str]:
+    """The digests of every metadata file under `folder` (what `make_demo` records of each dataset it writes)."""
+    return sorted(set(metadata_fingerprint(folder)["files"].values()))
+
+
+def generated_datasets(fingerprints: dict[str, dict], record: dict[str, list[str]]) -> list[str]:
+    """The datasets whose metadata is the demo generator's: a metadata file `scan` fingerprinted (`fingerprints`:
+    dataset -> its data/sources/<dataset>.json) byte-identical to one `make_demo` wrote for that dataset (`record`:
+    dataset -> `metadata_digests`). Decided by content, wherever the files lie and whatever the folders are named:
+    real metadata is never byte-identical to the generator's."""
+    def digests(fingerprint: dict) -> set[str]:
+        return set((fingerprint.get("meta") or {}).get("files", {}).values())
+
+    return sorted(name for name, found in fingerprints.items() if digests(found) & set(record.get(name, ())))
+
+
+def read_generated(sources: Path, demo_record: Path, names: list[str]) -> list[str]:
+    """`generated_datasets` of the datasets `names` from scan's folder (`<name>.json`) and make_demo's record;
+    a missing record or fingerprint counts as not generated."""
+    import json
+
+    record = json.loads(demo_record.read_text()).get("metadata_digests", {}) if demo_record.is_file() else {}
+    fingerprints = {name: json.loads((sources / f"{name}.json").read_text()) for name in names
+                    if (sources / f"{name}.json").is_file()}  # fmt: skip
+    return generated_datasets(fingerprints, record)
