@@ -9,7 +9,7 @@ import importlib
 
 from blat_core import cpu_runtime as _cpu_runtime
 
-_cpu_runtime.configure()  # before torch computes anything: $BLAT_CPU_RUNTIME=portable pins the CPU kernels
+_cpu_runtime.check_environment()  # a removed $BLAT_CPU_RUNTIME mode stops here, before anything runs
 
 
 def __getattr__(name: str):

@@ -10,10 +10,6 @@ import random
 import numpy as np
 import torch
 
-from blat_core import cpu_runtime
-
-cpu_runtime.apply_torch()  # $BLAT_CPU_RUNTIME=portable: oneDNN off, a fixed thread count
-
 
 def pick_device() -> torch.device:
     """$BLAT_DEVICE if set, else CUDA when present, else CPU (a runtime choice, not a tracked param)."""
