@@ -153,12 +153,55 @@ def test_tagger_learns_on_the_tiny_corpus(prepared, tmp_path):
     assert meta["source"] == "trained" and model.head.out_features == len(meta["classes"])
 
 
-def test_mixup_and_balanced_sampling_run(prepared, tmp_path):
-    """The non-default training options work: balanced batches hold only clips of a class, mixup trains."""
-    members = [np.array([0, 1, 2]), np.array([]), np.array([7])]
-    for step in range(5):
-        batch = sampling.balanced_batches(0, step, members, 6)
-        assert set(batch.tolist()) <= {0, 1, 2, 7}
+def test_balanced_sampling_draws_classes_uniformly():
+    """Balanced batches pick a class uniformly (among those with clips), then a clip of it: with 100, 1 and 3 clips
+    in three classes (and one empty), each class gets about a third of 3,000 picks, where drawing clips uniformly
+    would give the large class 96 %."""
+    members = [np.arange(100), np.array([], dtype=int), np.array([100]), np.array([101, 102, 103])]
+    picks = np.concatenate([sampling.balanced_batches(0, step, members, 6) for step in range(500)])
+    assert set(picks.tolist()) <= set(range(104))
+    shares = [np.isin(picks, m).mean() for m in (members[0], members[2], members[3])]
+    assert all(0.29 < share < 0.38 for share in shares), shares
+    assert len(set(picks[np.isin(picks, members[0])].tolist())) > 90  # within a class, every clip comes up
+
+
+def test_mixup_mixes_audio_and_targets_with_one_weight(monkeypatch):
+    """With mixup_alpha > 0 a step trains on lam·x + (1 - lam)·x_rolled and the targets mixed with the same lam
+    (0 < lam < 1), covering the longer of each pair's lengths; with 0 it trains on the batch as it is."""
+    import torch.nn.functional as functional
+
+    from blat_core.data import batching
+    from blat_core.train import tagger as tagger_module
+
+    torch.manual_seed(0)
+    model = build_audio_encoder(ENCODER.config(16000, num_classes=3))
+    waves = (torch.randn(4, 16000) * 3000).to(torch.int16)
+    lengths, indices = torch.tensor([16000, 12000, 16000, 8000]), torch.arange(4)
+    targets = torch.eye(4, 3)
+    seen = {}
+    real_forward, real_loss = model.forward, functional.binary_cross_entropy_with_logits
+    monkeypatch.setattr(model, "forward", lambda audio, lens: seen.update(audio=audio, lengths=lens) or
+                        real_forward(audio, lens))  # fmt: skip
+    monkeypatch.setattr(functional, "binary_cross_entropy_with_logits",
+                        lambda logits, target: seen.update(target=target) or real_loss(logits, target))  # fmt: skip
+    audio = batching.to_device_float(waves, torch.device("cpu"))
+    for alpha in (0.5, 0.0):
+        np.random.seed(1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+        params = dataclasses.replace(TINY, mixup_alpha=alpha)
+        tagger_module.tagger_step(model, optimizer, (waves, lengths, indices), targets, params, torch.device("cpu"))
+        if alpha == 0:
+            assert torch.equal(seen["audio"], audio) and torch.equal(seen["target"], targets)
+            continue
+        lam = float((seen["target"][0, 0]).item())  # row 0 holds class 0 alone before mixing with row 3
+        assert 0.0 < lam < 1.0
+        torch.testing.assert_close(seen["audio"], lam * audio + (1 - lam) * audio.roll(1, dims=0))
+        torch.testing.assert_close(seen["target"], lam * targets + (1 - lam) * targets.roll(1, dims=0))
+        assert seen["lengths"].tolist() == [16000, 16000, 16000, 16000]
+
+
+def test_mixup_and_balanced_sampling_train(prepared, tmp_path):
+    """The stage trains with both options on."""
     tagger = dataclasses.replace(TINY, steps=4, balanced_sampling=True, mixup_alpha=0.5)
     assert _run(prepared, tmp_path, "options", tagger=tagger)["tagger"]["source"] == "trained"
 
