@@ -30,8 +30,7 @@ def exported(tmp_path_factory):
 
 
 def _recordings(count: int = 4):
-    if not real_audio.available():
-        pytest.skip("the freedesktop sound theme is not installed (run_tests.sh installs it)")
+    real_audio.require()
     return real_audio.recordings()[:count]
 
 

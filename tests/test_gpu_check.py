@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import torch
+
 from tests.conftest import ROOT
 
 
@@ -19,7 +21,10 @@ def test_gpu_check_dry_run_writes_every_figure(tmp_path):
     assert report["pretrain"]["compiled_over_eager"] > 0
     for figure in ("loader", "features", "synthesis", "captioner"):
         assert report[figure]["clips_per_s"] > 0, figure
-    assert report["gpu_tests"]["rc"] == 0 and report["gpu_tests"]["skipped"] >= 5  # no CUDA here: skipped
+    # The GPU tests pass where CUDA is, and are skipped (not failed) where it is not: either way at least 5 ran.
+    outcome = "passed" if torch.cuda.is_available() else "skipped"
+    gpu = report["gpu_tests"]
+    assert gpu["rc"] == 0 and gpu.get(outcome, 0) >= 5 and not gpu.get("failed") and not gpu.get("error"), gpu
     lines = result.stdout.strip().splitlines()
     assert [line.split(" ")[0] for line in lines[-7:]] == [
         "pretrain", "loader:", "features:", "synthesis", "captioner", "gpu", "wrote",

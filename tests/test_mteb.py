@@ -58,8 +58,7 @@ def _tasks(audio: list[dict], labels: list[int], candidates: list[str], queries:
 def test_mteb_scores_a_blat_folder_as_its_own_embeddings_do(tmp_path):
     from blat_core.app.mteb_model import evaluate, summary
 
-    if not real_audio.available():
-        pytest.skip("the freedesktop sound theme is not installed (run_tests.sh installs it)")
+    real_audio.require()
     make_models(tmp_path)
     folder = tmp_path / "blat"
     audio = []

@@ -234,8 +234,7 @@ def test_your_own_data_through_dvc_repro(project, tmp_path):
     afterwards does not re-train stage 2."""
     from tests.helpers import real_audio
 
-    if not real_audio.available():
-        pytest.skip(f"needs Debian's sound-theme-freedesktop recordings in {real_audio.SOUNDS}")
+    real_audio.require()
     work, env = project
     mine = tmp_path / "my_data"
     real_audio.build_user_captions(mine / "my_sounds")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
@@ -77,11 +76,7 @@ def test_prepare_does_not_depend_on_the_dataset_folders():
 def real_corpus(request, tmp_path_factory) -> Path:
     """The real-recordings corpus, built once and kept in pytest's cache folder between runs (built in a temporary
     folder when the cache is switched off with `-p no:cacheprovider`)."""
-    if not real_audio.available():
-        message = f"needs Debian's sound-theme-freedesktop recordings in {real_audio.SOUNDS} (run_tests.sh adds them)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    real_audio.require()
     sources = real_audio.recordings()
     key = hashlib.blake2b(
         (real_audio.VERSION + "".join(f"{p.name}:{p.stat().st_size}" for p in sources)).encode(), digest_size=6

@@ -5,7 +5,6 @@ The whole path through `dvc repro` is tests/test_pipeline.py::test_your_own_data
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,11 +22,7 @@ from tests.test_real_layouts import run_scan_and_prepare
 
 @pytest.fixture(scope="module")
 def recordings_available():
-    if not real_audio.available():
-        message = f"needs Debian's sound-theme-freedesktop recordings in {real_audio.SOUNDS} (run_tests.sh adds them)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    real_audio.require()
 
 
 def _params(datasets: dict) -> PrepareParams:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 
 import soundfile as sf
@@ -46,6 +47,21 @@ def recordings() -> list[Path]:
 
 def available() -> bool:
     return len(recordings()) >= 27
+
+
+MISSING = f"needs Debian's sound-theme-freedesktop recordings in {SOUNDS} (run_tests.sh adds them)"
+
+
+def require() -> None:
+    """Skip the calling test when the recordings are not installed, or fail it under CI (CI=true), where
+    run_tests.sh installs them: a test that quietly skips there would hide a broken install."""
+    if available():
+        return
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(MISSING)
+    pytest.skip(MISSING)
 
 
 def _write(path: Path, source: Path, fmt: str) -> None:
