@@ -84,14 +84,13 @@ def _not_utf8(path: Path, block: int = 1 << 20) -> MetadataError:
 
 
 MAX_LINE_CHARS = 1 << 20  # a metadata line longer than this (a caption is ~100 characters) is a problem, unread
-MAX_FIELD_CHARS = csv.field_size_limit()  # 131,072: csv's own limit for one field, kept
 
 
 def csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True, result: ReadResult | None = None,
              delimiter: str = ",", skip_initial_space: bool = True):  # fmt: skip
     """Yield (line number, list of fields) for each non-empty data row (AudioSet's spaces after commas skipped by
     default), reading the file as a stream of UTF-8 (a byte-order mark dropped) in bounded memory: a line over
-    MAX_LINE_CHARS or a field over MAX_FIELD_CHARS is not yielded but counted in `result` (rows_read and a
+    MAX_LINE_CHARS or a field over csv's limit (131,072) is not yielded but counted in `result` (rows_read and a
     `malformed_row` problem naming the line), or, without a `result`, a MetadataError naming the file and line."""
     oversized: set[int] = set()
     with open(path, encoding="utf-8-sig", newline="") as handle:
@@ -105,7 +104,7 @@ def csv_rows(path: Path, *, skip_comments: bool = False, header: bool = True, re
                     else ""  # fmt: skip
             except StopIteration:
                 return
-            except csv.Error as error:  # a field over MAX_FIELD_CHARS, or a NUL byte
+            except csv.Error as error:  # a field over csv.field_size_limit()
                 fields, problem = [], str(error)
             except UnicodeDecodeError:
                 raise _not_utf8(path) from None
