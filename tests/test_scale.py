@@ -5,6 +5,7 @@ instead of the paper's 1,240 shards and 2.08M clips."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -73,3 +74,77 @@ def test_shard_writer_add_is_constant_time():
         _, offset = writer.add(str(i), np.zeros(1, dtype=np.int16))
         assert offset == i
     assert time.perf_counter() - started < 5.0
+
+
+def _wav(path: Path, seed: int, seconds: float = 0.05) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.random.default_rng(seed).uniform(-0.5, 0.5, int(16000 * seconds)), 16000, subtype="PCM_16")
+
+
+def test_scan_cache_reads_only_new_or_changed_files(tmp_path, monkeypatch):
+    """Issue 39 §2.2: with the digest cache, a re-run over an unchanged folder reads no file (one stat each), and
+    gives the fingerprint a cacheless listing gives; an added, a removed and a same-size edit whose mtime was put
+    back (only the ctime tells) are each noticed, reading only those files."""
+    from blat_core.data import sources
+
+    root, cache = tmp_path / "audio", tmp_path / "cache"
+    for i in range(30):
+        _wav(root / f"part{i % 3}" / f"Y{i:03d}.wav", i)
+    read = []
+    real = sources.sampled_digest
+    monkeypatch.setattr(sources, "sampled_digest", lambda path: read.append(path) or real(path))
+
+    first, names = sources.audio_listing(root, cache=cache)
+    assert len(read) == 30 and len(names) == 30 and names.to_pylist() == sorted(names.to_pylist())
+    read.clear()
+    again = sources.audio_listing(root, cache=cache)
+    assert read == [] and again[0] == first and again[1].equals(names)
+
+    def changed(what) -> list[Path]:
+        """The files the cached listing read after `what` changed the folder."""
+        read.clear()
+        what()
+        result = sources.audio_listing(root, cache=cache)[0]
+        seen = list(read)
+        assert result == sources.audio_listing(root)[0]  # the cache never changes the answer
+        assert result["digest"] != first["digest"]
+        return seen
+
+    edited = root / "part1" / "Y004.wav"
+    info = edited.stat()
+
+    def edit():  # same size, other samples, mtime put back as `cp -p` / `touch -r` would
+        data = bytearray(edited.read_bytes())
+        data[-2:] = bytes([data[-2] ^ 0xFF, data[-1] ^ 0x7F])
+        edited.write_bytes(bytes(data))
+        os.utime(edited, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+    assert changed(edit) == [edited]
+    assert changed(lambda: _wav(root / "part2" / "Y999.wav", 999)) == [root / "part2" / "Y999.wav"]
+    assert changed(lambda: (root / "part0" / "Y000.wav").unlink()) == []
+
+
+def test_scan_cache_that_is_garbage_is_ignored(tmp_path):
+    from blat_core.data import sources
+
+    root, cache = tmp_path / "audio", tmp_path / "cache"
+    _wav(root / "a.wav", 0)
+    expected = sources.audio_listing(root)
+    sources.audio_listing(root, cache=cache)
+    for planted in cache.iterdir():
+        planted.write_bytes(b"PAR1 not a parquet file")
+    assert sources.audio_listing(root, cache=cache)[0] == expected[0]
+
+
+def test_listing_order_is_path_order(tmp_path):
+    """The listing (and so the digest every existing fingerprint holds) keeps `Path` order: by parts, so
+    `a/b.wav` sorts before `a.b/c.wav` although '.' sorts before '/' in a plain string comparison."""
+    from blat_core.data.sources import list_audio
+
+    names = ["a/b.wav", "a.b/c.wav", "a-b.wav", "a/a/z.wav", "a/a.wav", "A.wav", "a/b/c.flac"]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert list_audio(tmp_path)[0] == sorted(Path(name) for name in names)

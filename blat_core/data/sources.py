@@ -15,11 +15,21 @@ folder: `inside_root` rejects absolute names and names that climb out with `..`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
+from array import array
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
 # What a metadata folder's fingerprint hashes: the readers read only these. Anything else beside them
@@ -80,49 +90,164 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _walk_audio(root: Path) -> tuple[pa.StringArray, np.ndarray, Counter]:
+    """Regular audio files under `root` (by extension): their relative POSIX paths in `Path` order (by parts),
+    one stat row each (STAT_FIELDS), and the entries skipped by reason. One `stat` per file, no read; the
+    paths are kept in Arrow arrays (≈60 bytes a file), not millions of Python objects.
+
+    A depth-first walk that visits each folder's entries in name order yields the paths already in `Path`
+    order (parts compare name by name), so nothing is sorted but one folder at a time."""
+    names, chunks, stats, skipped, visited = [], [], array("q"), Counter(), set()
+    stack: list[tuple[Iterator[os.DirEntry], str]] = []
+
+    def enter(folder: str, prefix: str) -> None:
+        info = os.stat(folder)
+        if (info.st_dev, info.st_ino) in visited:  # reached again through a link (or a link loop)
+            skipped["folder_loop"] += 1
+            return
+        visited.add((info.st_dev, info.st_ino))
+        try:
+            with os.scandir(folder) as found:
+                entries = sorted(found, key=lambda entry: entry.name)
+        except OSError:
+            skipped["unreadable_folder"] += 1
+            return
+        stack.append((iter(entries), prefix))
+
+    enter(str(root), "")
+    while stack:
+        entries, prefix = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        try:
+            is_dir = entry.is_dir()  # follows a link: that is how a dataset points at files stored elsewhere
+        except OSError:
+            is_dir = False
+        if is_dir:
+            enter(entry.path, f"{prefix}{entry.name}/")
+            continue
+        if os.path.splitext(entry.name)[1].lower() not in AUDIO_EXTENSIONS:
+            continue
+        try:
+            info = os.stat(entry.path)
+        except OSError:
+            skipped[regular_file_problem(entry.path)[0]] += 1
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            skipped["not_regular_file"] += 1
+            continue
+        names.append(prefix + entry.name)
+        stats.extend((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+        if len(names) == _BATCH:
+            chunks.append(pa.array(names, pa.string()))
+            names = []
+    chunks.append(pa.array(names, pa.string()))
+    table = np.frombuffer(stats, dtype=np.int64).reshape(-1, len(STAT_FIELDS))
+    return pa.concat_arrays(chunks), table, skipped
+
+
 def list_audio(root: Path) -> tuple[list[Path], Counter]:
     """Regular audio files under `root` (by extension), sorted, relative to `root`; plus the entries
     skipped, by reason (`not_regular_file`, `broken_link`, `missing_audio`, `folder_loop`,
     `unreadable_folder`)."""
-    found, skipped, visited = [], Counter(), set()
-
-    def unreadable(error: OSError) -> None:
-        skipped["unreadable_folder"] += 1
-
-    for folder, subfolders, names in os.walk(root, onerror=unreadable, followlinks=True):
-        info = os.stat(folder)
-        if (info.st_dev, info.st_ino) in visited:  # reached again through a link (or a link loop)
-            subfolders[:] = []
-            skipped["folder_loop"] += 1
-            continue
-        visited.add((info.st_dev, info.st_ino))
-        subfolders.sort()
-        for name in names:
-            if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                problem = regular_file_problem(os.path.join(folder, name))
-                if problem:
-                    skipped[problem[0]] += 1
-                else:
-                    found.append(Path(folder, name).relative_to(root))
-    return sorted(found), skipped
+    names, _, skipped = _walk_audio(root)
+    return [Path(name) for name in names.to_pylist()], skipped
 
 
-def audio_listing(root: Path, threads: int = 16) -> tuple[dict, list[str]]:
+STAT_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode")  # what says a file is unchanged since it was digested
+_BATCH = 1 << 16  # files per step of the digest loops: bounded futures and temporaries
+
+
+def audio_listing(root: Path, threads: int = 16, cache: Path | None = None) -> tuple[dict, pa.StringArray]:
     """Count, bytes and a digest of the listing of `root`'s audio files and what was skipped; plus the
-    listing itself (relative POSIX paths, sorted), which `prepare` resolves wildcard patterns against."""
+    listing itself (relative POSIX paths, sorted), which `prepare` resolves wildcard patterns against.
+
+    With a `cache` folder, each file's sampled digest is kept there with its stat (size, mtime, ctime, inode);
+    a later listing reads only the files whose stat changed, so a re-run over AudioSet's ≈2M unchanged files
+    costs one `stat` each. The digest itself depends only on the files' names and content, never on the cache
+    (the same dataset gives the same fingerprint on every machine)."""
     if not root.is_dir():
-        return {"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": "", "skipped": {}}, []
-    files, skipped = list_audio(root)
-    with ThreadPoolExecutor(threads) as pool:
-        digests = list(pool.map(lambda rel: sampled_digest(root / rel), files, chunksize=256))
+        return ({"path": str(root), "exists": False, "files": 0, "bytes": 0, "digest": "", "skipped": {}},
+                pa.array([], pa.string()))  # fmt: skip
+    names, stats, skipped = _walk_audio(root)
+    cache_file = _cache_file(cache, root) if cache is not None else None
+    digests, reused = _cached_digests(cache_file, names, stats)
+    todo = np.flatnonzero(~reused)
+    if len(todo):
+        fresh = []
+        with ThreadPoolExecutor(threads) as pool:
+            for start in range(0, len(todo), _BATCH):
+                batch = names.take(todo[start : start + _BATCH]).to_pylist()
+                fresh.extend(pool.map(lambda name: sampled_digest(root / name), batch))
+        digests = pc.replace_with_mask(digests, pa.array(~reused), pa.array(fresh, pa.string()))
+        if cache_file is not None:
+            _write_cache(cache_file, names, stats, digests)
     listing = hashlib.blake2b(digest_size=16)
-    total = 0
-    for rel, digest in zip(files, digests, strict=True):
-        listing.update(f"{rel.as_posix()}\t{digest}\n".encode())
-        total += (root / rel).stat().st_size
-    summary = {"path": str(root), "exists": True, "files": len(files), "bytes": total, "digest": listing.hexdigest(),
-               "skipped": dict(sorted(skipped.items()))}  # fmt: skip
-    return summary, [rel.as_posix() for rel in files]
+    for start in range(0, len(names), _BATCH):  # the digest of "path\tdigest\n" for every file, in order
+        lines = pc.binary_join_element_wise(
+            pc.binary_join_element_wise(names[start : start + _BATCH], digests[start : start + _BATCH], "\t"), "", "\n"
+        )
+        if len(lines):
+            _, offsets, data = lines.buffers()
+            ends = np.frombuffer(offsets, dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+            listing.update(memoryview(data)[int(ends[0]) : int(ends[-1])])
+    summary = {"path": str(root), "exists": True, "files": len(names), "bytes": int(stats[:, 0].sum()),
+               "digest": listing.hexdigest(), "skipped": dict(sorted(skipped.items()))}  # fmt: skip
+    log.info("%s: %d audio files, %d read (new or changed since the cached listing)", root, len(names), len(todo))
+    return summary, names
+
+
+def _cache_file(cache: Path, root: Path) -> Path:
+    key = hashlib.blake2b(os.path.realpath(root).encode(), digest_size=8).hexdigest()
+    return Path(cache) / f"listing_{key}.parquet"
+
+
+def _cached_digests(cache_file: Path | None, names: pa.StringArray, stats: np.ndarray) -> tuple[pa.Array, np.ndarray]:
+    """Each file's digest from the cache where its name and stat match (else null), and which ones matched.
+    A missing or unreadable cache file is an empty cache. The cache is read a batch at a time beside the
+    listing while both hold the same paths (the usual, nothing-added case); else looked up by path."""
+    none = pa.nulls(len(names), pa.string()), np.zeros(len(names), dtype=bool)
+    if cache_file is None or not cache_file.is_file() or not len(names):
+        return none
+    columns = ["path", *STAT_FIELDS, "digest"]
+    try:
+        cached = pq.ParquetFile(cache_file)
+        if cached.metadata.num_rows == len(names):
+            found, same, start = [], np.zeros(len(names), dtype=bool), 0
+            for batch in cached.iter_batches(batch_size=_BATCH, columns=columns):
+                stop = start + batch.num_rows
+                if not batch.column(0).equals(names[start:stop]):
+                    break
+                old = np.stack([batch.column(i + 1).to_numpy() for i in range(len(STAT_FIELDS))], axis=1)
+                same[start:stop] = (old == stats[start:stop]).all(axis=1)
+                found.append(pc.if_else(pa.array(same[start:stop]), batch.column(len(columns) - 1),
+                                        pa.nulls(batch.num_rows, pa.string())))  # fmt: skip
+                start = stop
+            else:
+                return pa.concat_arrays(found), same
+        table = pq.read_table(cache_file, columns=columns).combine_chunks()
+        at = pc.fill_null(pc.index_in(names, value_set=table.column("path").chunk(0)), -1).to_numpy()
+        old = np.stack([table.column(f).chunk(0).to_numpy() for f in STAT_FIELDS], axis=1)
+        old_digests = table.column("digest").chunk(0)
+    except (OSError, ValueError, KeyError, IndexError, pa.ArrowException) as error:
+        log.warning("%s: unreadable listing cache (%s); every file is read", cache_file, error)
+        return none
+    same = at >= 0
+    same[same] = (old[at[same]] == stats[same]).all(axis=1)
+    digests = old_digests.take(pa.array(np.where(same, at, 0))) if len(old_digests) else none[0]
+    return pc.if_else(pa.array(same), digests, none[0]), same
+
+
+def _write_cache(cache_file: Path, names: pa.StringArray, stats: np.ndarray, digests: pa.Array) -> None:
+    from blat_core.atomic import atomic_path
+
+    cache_file.parent.mkdir(parents=True, exist_ok=True)
+    columns = {"path": names, **{field: pa.array(stats[:, i]) for i, field in enumerate(STAT_FIELDS)},
+               "digest": digests}  # fmt: skip
+    with atomic_path(cache_file) as tmp:
+        pq.write_table(pa.table(columns), tmp, compression="zstd")
 
 
 def metadata_fingerprint(meta: Path, audio: Path | None = None) -> dict:
