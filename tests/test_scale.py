@@ -148,3 +148,85 @@ def test_listing_order_is_path_order(tmp_path):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     assert list_audio(tmp_path)[0] == sorted(Path(name) for name in names)
+
+
+def test_bounded_map_pulls_inputs_only_as_results_are_taken():
+    """Issue 39 §2.3: decoding runs at most `window` tasks ahead of the writer (`Executor.map` pulled and submitted
+    every input at once, so finished clips piled up while the single writer was busy)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from blat_core.data.prepare import bounded_map
+
+    pulled = []
+
+    def inputs():
+        for i in range(10_000):
+            pulled.append(i)
+            yield i
+
+    with ThreadPoolExecutor(2) as pool:
+        results = bounded_map(pool, lambda x: x * 2, inputs(), window=8)
+        assert next(results) == 0
+        assert len(pulled) <= 9
+        assert list(results) == [2 * i for i in range(1, 10_000)]
+
+
+def _prepare_args(tmp_path: Path, params: Path, out: str, scratch: str) -> list[str]:
+    return ["audiocaps", "--source", str(tmp_path / "sources" / "audiocaps.json"), "--listing",
+            str(tmp_path / "sources" / "audiocaps.listing.parquet"), "--out", str(tmp_path / out), "--metrics",
+            str(tmp_path / f"{out}.json"), "--scratch", str(tmp_path / scratch), "--params", str(params)]  # fmt: skip
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_prepare_killed_resumes_after_its_last_whole_shard(tmp_path, tiny_corpus):
+    """Issue 39 §2.3: `prepare` SIGKILLed after its first finished shard, then started again, keeps those shards
+    (it says so and decodes only the rest) and writes exactly the bytes of an uninterrupted run."""
+    import yaml
+
+    from stages import scan as scan_stage
+    from tests.conftest import project_params, relocated
+
+    params = relocated(project_params(), tiny_corpus)
+    params["prepare"]["shard_size_mb"] = 1
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    scan_stage.main(["--out", str(tmp_path / "sources"), "--params", str(params_file)])
+
+    def stage(out: str, scratch: str, kill_after: int = 0) -> subprocess.CompletedProcess:
+        script = textwrap.dedent(f"""
+            import os, signal, sys
+            from blat_core.data import prepare
+            saved, kill_after = [], {kill_after}
+            original = prepare.Progress.save
+            def save(self, *args):
+                original(self, *args)
+                saved.append(1)
+                if len(saved) == kill_after:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            prepare.Progress.save = save
+            from stages import prepare as stage
+            stage.main(sys.argv[1:])
+        """)
+        return subprocess.run([sys.executable, "-c", script, *_prepare_args(tmp_path, params_file, out, scratch)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)  # fmt: skip
+
+    reference = stage("reference", "scratch_reference")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    shards = len(list((tmp_path / "reference").glob("waves_*.h5")))
+    assert shards >= 3 and not (tmp_path / "scratch_reference").exists()
+
+    killed = stage("out", "scratch", kill_after=1)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (tmp_path / "out").exists()
+    kept = sorted(p.name for p in (tmp_path / "scratch").glob("waves_*.h5"))
+    assert kept[:1] == ["waves_00000.h5"] and len(kept) < shards
+
+    resumed = stage("out", "scratch")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "(1 shards already written)" in resumed.stderr
+    assert _files(tmp_path / "out") == _files(tmp_path / "reference")
+    assert (tmp_path / "out.json").read_bytes() == (tmp_path / "reference.json").read_bytes()
+    assert not (tmp_path / "scratch").exists()

@@ -8,11 +8,14 @@ split so that no training stage can use them.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
+import shutil
 import time
-from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +28,7 @@ from blat_core.data.audio import load_clip
 from blat_core.data.datasets import RECIPES, YOUTUBE, Recipe, evaluation_youtube_ids, generic, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
 from blat_core.data.resolve import ListingIndex, check_pattern, has_wildcard
-from blat_core.data.shards import ShardWriter
+from blat_core.data.shards import ShardWriter, shard_name
 from blat_core.data.sources import inside_root, list_audio
 from blat_core.params import ParamsError, bounded
 from blat_core.runtime import die_with_parent
@@ -161,11 +164,101 @@ def _load_job(job: tuple):
     return load_clip(*job)
 
 
+def _load_chunk(jobs: list[tuple]) -> list:
+    return [_load_job(job) for job in jobs]
+
+
+CHUNK = 8  # clips per task sent to a decoding worker
+IN_FLIGHT = 4  # tasks queued per worker: decoded clips waiting for the writer stay O(workers), not O(dataset)
+
+
+def bounded_map(pool: Executor, function: Callable, items: Iterable, window: int) -> Iterator:
+    """`function` over `items` in `pool`, in order, with at most `window` calls submitted and not yet consumed:
+    the input is pulled only as results are taken (`Executor.map` submits every item at once, and its finished
+    results then wait for a slow consumer)."""
+    items, pending = iter(items), deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= window:
+            break
+    while pending:
+        result = pending.popleft().result()
+        for item in items:
+            pending.append(pool.submit(function, item))
+            break
+        yield result
+
+
+def _chunks(jobs: list[tuple], size: int) -> Iterator[list[tuple]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
 def _worker_init(parent: int) -> None:
     import torch
 
     die_with_parent(parent)  # a SIGKILLed stage must not leave its decoding workers running
     torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
+
+
+class Progress:
+    """Resume state of a prepare run, in a scratch folder (never an output): the shards written so far and,
+    per shard, the manifest rows and skipped clips it closed with. One JSON line per finished shard, written
+    after the shard, so a run killed at any point resumes from its last whole shard; a line cut short by the
+    kill, and a shard written after the last line, are redone. `key` names the inputs (params, scan
+    fingerprint, listing, code): a run with other inputs starts over."""
+
+    FILE = "progress.jsonl"
+
+    def __init__(self, folder: Path, key: str):
+        self.folder, self.key = Path(folder), key
+        self.jobs, self.shards, self.records, self.problems = 0, 0, [], []
+        self._lines: list[str] = []
+        self._handle = None
+
+    def load(self) -> None:
+        """Take over the finished shards of an earlier run with the same key (nothing otherwise)."""
+        path = self.folder / self.FILE
+        lines = path.read_text().splitlines() if path.is_file() else []
+        try:
+            same = bool(lines) and json.loads(lines[0]).get("key") == self.key
+        except (json.JSONDecodeError, AttributeError):
+            same = False
+        if lines and not same:
+            log.info("%s: an earlier partial run had other inputs; starting over", self.folder)
+        for line in lines[1:] if same else []:
+            try:
+                step = json.loads(line)
+            except json.JSONDecodeError:
+                break  # the last line, cut short by the kill
+            if not (self.folder / shard_name(step["shards"] - 1)).is_file():
+                break
+            self.jobs, self.shards = step["jobs"], step["shards"]
+            self.records.extend(step["records"])
+            self.problems.extend(Problem(*p) for p in step["problems"])
+            self._lines.append(line)
+
+    def start(self) -> None:
+        """Rewrite the log to exactly what `load` took over, and open it for the next shards."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / self.FILE
+        path.write_text("".join(f"{line}\n" for line in [json.dumps({"key": self.key}), *self._lines]))
+        self._handle = path.open("a")
+
+    def save(self, jobs: int, shards: int, records: list[dict], problems: list[Problem]) -> None:
+        """Record a finished shard: `jobs` clips consumed before the first one of the next shard."""
+        step = {"jobs": jobs, "shards": shards, "records": records,
+                "problems": [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]}  # fmt: skip
+        self._handle.write(json.dumps(step) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def finish(self) -> None:
+        """The run completed: its shards were moved out; nothing is left to resume."""
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def usable_rows(
@@ -240,10 +333,13 @@ def prepare_dataset(
     out_dir: Path,
     workers: int = 1,
     listing: list[str] | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Write `out_dir/{manifest.parquet, waves_*.h5, skipped.csv}` for dataset `name`; return its metrics.
     `listing`: the scan's list of the audio folder's files, for a pattern with wildcards (listed anew if
-    None)."""
+    None). With `progress`, shards are written in its scratch folder and each finished one is recorded, so a
+    killed run resumes after its last whole shard (the output is byte-identical to an uninterrupted run);
+    they are moved into `out_dir` at the end."""
     started = time.perf_counter()
     source = params.source(name)
     meta, audio_root = source.meta_dir, source.audio_dir
@@ -261,41 +357,69 @@ def prepare_dataset(
     skipped_rows = Counter(p.reason for p in problems if p.reason not in ("unknown_mid", "unknown_label"))
     limits = (params.sample_rate, params.silence_dbfs, params.min_seconds, params.max_seconds)
     jobs = [(path, *limits) for _, path in usable]
-    writer = ShardWriter(out_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
-    records, overlap_sources, seconds = [], Counter(), 0.0
+    shard_dir = out_dir if progress is None else progress.folder
+    writer = ShardWriter(shard_dir, params.shard_size_mb * 2**20, {"sample_rate": params.sample_rate})
+    records, done = [], 0
+    if progress is not None:
+        progress.load()
+        progress.start()
+        done, writer.index = progress.jobs, progress.shards
+        records.extend(progress.records)
+        problems.extend(progress.problems)
+        if done:
+            log.info("%s: resuming after %d of %d clips (%d shards already written)", name, done, len(jobs),
+                     progress.shards)  # fmt: skip
+    skipped_rows.update(p.reason for p in problems[len(read.problems) + len(refused) :])
+    new_records, new_problems = [], []
+    window = IN_FLIGHT * max(1, workers)
     with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-        loaded = pool.map(_load_job, jobs, chunksize=8)
-        for row, (samples, reason, detail) in tqdm(
-            zip(rows, loaded, strict=True), total=len(jobs), desc=f"prepare {name}", mininterval=2.0
-        ):
+        chunks = bounded_map(pool, _load_chunk, _chunks(jobs[done:], CHUNK), window)
+        loaded = (clip for chunk in chunks for clip in chunk)
+        for i, row, (samples, reason, detail) in tqdm(
+            zip(range(done, len(jobs)), rows[done:], loaded, strict=True), total=len(jobs), initial=done,
+            desc=f"prepare {name}", mininterval=2.0,
+        ):  # fmt: skip
             if samples is None:
-                problems.append(Problem(row.ref, row.audio_id, reason, detail))
+                problem = Problem(row.ref, row.audio_id, reason, detail)
+                problems.append(problem)
+                new_problems.append(problem)
                 skipped_rows[reason] += 1
                 continue
+            if writer.would_flush(samples):
+                writer.flush()
+                if progress is not None:
+                    progress.save(i, writer.index, new_records, new_problems)
+                new_records, new_problems = [], []
             shard, offset = writer.add(row.audio_id, samples)
             overlap = [s for s in held_out.get(row.youtube_id, []) if not s.startswith(f"{name}/")]
-            overlap_sources.update(overlap)
-            records.append(
-                {
-                    "audio_id": row.audio_id,
-                    "split": row.split,
-                    "fold": row.fold,
-                    "source_path": row.source_path,
-                    "youtube_id": row.youtube_id,
-                    "duration": len(samples) / params.sample_rate,
-                    "tag_mids": row.tag_mids,
-                    "tag_names": row.tag_names,
-                    "captions": row.captions,
-                    "labels": row.labels,
-                    "trainable": row.split not in own.eval_splits and not overlap,
-                    "eval_overlap": overlap,
-                    "shard": shard,
-                    "offset": offset,
-                    "num_samples": len(samples),
-                }
-            )
-            seconds += len(samples) / params.sample_rate
+            record = {
+                "audio_id": row.audio_id,
+                "split": row.split,
+                "fold": row.fold,
+                "source_path": row.source_path,
+                "youtube_id": row.youtube_id,
+                "duration": len(samples) / params.sample_rate,
+                "tag_mids": row.tag_mids,
+                "tag_names": row.tag_names,
+                "captions": row.captions,
+                "labels": row.labels,
+                "trainable": row.split not in own.eval_splits and not overlap,
+                "eval_overlap": overlap,
+                "shard": shard,
+                "offset": offset,
+                "num_samples": len(samples),
+            }
+            records.append(record)
+            new_records.append(record)
+    overlap_sources = Counter(source for record in records for source in record["eval_overlap"])
+    seconds = 0.0
+    for record in records:
+        seconds += record["num_samples"] / params.sample_rate
     writer.flush()
+    if progress is not None:
+        for index in range(writer.shards_written):
+            shutil.move(shard_dir / shard_name(index), out_dir / shard_name(index))
+        progress.finish()
     _write_manifest(out_dir / "manifest.parquet", records, name, params.sample_rate)
     _write_problems(out_dir / "skipped.csv", problems)
     splits = split_counts(records, problems, split_of)

@@ -26,9 +26,13 @@ class ShardWriter:
         self.prefix, self.dataset = prefix, dataset
         self.index, self._items, self._ids, self._bytes, self._rows = 0, [], [], 0, 0
 
+    def would_flush(self, array: np.ndarray) -> bool:
+        """Whether adding `array` first writes the shard queued so far."""
+        return bool(self._items) and self._bytes + array.nbytes > self.max_bytes
+
     def add(self, item_id: str, array: np.ndarray) -> tuple[int, int]:
         """Queue one clip's array; returns (shard index, offset along axis 0 inside the shard). O(1) per clip."""
-        if self._items and self._bytes + array.nbytes > self.max_bytes:
+        if self.would_flush(array):
             self.flush()
         offset = self._rows
         self._items.append(array)
