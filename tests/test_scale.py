@@ -230,3 +230,28 @@ def test_prepare_killed_resumes_after_its_last_whole_shard(tmp_path, tiny_corpus
     assert _files(tmp_path / "out") == _files(tmp_path / "reference")
     assert (tmp_path / "out.json").read_bytes() == (tmp_path / "reference.json").read_bytes()
     assert not (tmp_path / "scratch").exists()
+
+
+def test_real_captions_digest_is_not_read_again_while_nothing_changed(tmp_path, monkeypatch):
+    """Issue 39 §2.6: `real_captions` digests the chosen sets' every byte (≈45 GB at paper scale) on its first run
+    only: with the cache, a re-run over unchanged files opens none, and gives the same value as a full read; a
+    same-size edit with its mtime put back is still seen (ctime)."""
+    from blat_core.data import real_captions
+
+    folder = many_shard_set(tmp_path / "prepared", 20)
+    cache = tmp_path / "cache"
+    full = real_captions.folder_digest(folder)
+    assert real_captions.folder_digest(folder, cache) == full
+    opened = []
+    original = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: opened.append(self) or original(self, *a, **k))
+    assert real_captions.folder_digest(folder, cache) == full
+    assert [p for p in opened if p.is_relative_to(folder)] == []
+
+    shard = folder / "waves_00007.h5"
+    info, data = shard.stat(), bytearray(shard.read_bytes())
+    data[-1] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    os.utime(shard, ns=(info.st_atime_ns, info.st_mtime_ns))
+    changed = real_captions.folder_digest(folder, cache)
+    assert changed != full and changed == real_captions.folder_digest(folder)
