@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 from blat_core.atomic import atomic_path, write_json
 from blat_core.code_closure import ROOT, import_closure
 from blat_core.data.datasets.common import MetadataError
-from blat_core.data.prepare import PrepareError, PrepareParams, Progress, prepare_dataset
+from blat_core.data.ingest import Progress
+from blat_core.data.prepare import PrepareError, PrepareParams, prepare_dataset
 from blat_core.params import load_section
 from blat_core.runtime import num_workers, run_main, setup_logging
 

@@ -23,9 +23,10 @@ import torch
 import yaml
 
 from blat_core.data import datasets as readers
+from blat_core.data.audio import load_clip
 from blat_core.data.datasets import esc50
 from blat_core.data.datasets.common import MetadataError
-from blat_core.data.prepare import load_clip, prepare_dataset
+from blat_core.data.prepare import prepare_dataset
 from blat_core.data.sources import audio_listing, inside_root
 from blat_core.params import ParamsError, from_dict
 from blat_core.train import checkpointing

@@ -14,8 +14,9 @@ import torch
 import torchaudio
 import yaml
 
+from blat_core.data.audio import load_clip
 from blat_core.data.demo.damage import damage_corpus
-from blat_core.data.prepare import PrepareError, load_clip, prepare_dataset
+from blat_core.data.prepare import PrepareError, prepare_dataset
 from blat_core.data.prepared import PreparedDataset
 from stages import prepare as prepare_stage
 from stages import scan as scan_stage

@@ -155,7 +155,7 @@ def test_bounded_map_pulls_inputs_only_as_results_are_taken():
     every input at once, so finished clips piled up while the single writer was busy)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from blat_core.data.prepare import bounded_map
+    from blat_core.data.ingest import bounded_map
 
     pulled = []
 
@@ -198,7 +198,7 @@ def test_prepare_killed_resumes_after_its_last_whole_shard(tmp_path, tiny_corpus
     def stage(out: str, scratch: str, kill_after: int = 0) -> subprocess.CompletedProcess:
         script = textwrap.dedent(f"""
             import os, signal, sys
-            from blat_core.data import prepare
+            from blat_core.data import ingest as prepare
             saved, kill_after = [], {kill_after}
             original = prepare.Progress.save
             def save(self, *args):

@@ -8,14 +8,12 @@ split so that no training stage can use them.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import shutil
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,14 +22,13 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from blat_core.atomic import write_csv, write_json
-from blat_core.data.audio import load_clip
 from blat_core.data.datasets import RECIPES, YOUTUBE, Recipe, evaluation_youtube_ids, generic, recipe
 from blat_core.data.datasets.common import Problem, SourceRow
-from blat_core.data.resolve import ListingIndex, check_pattern, has_wildcard
+from blat_core.data.ingest import CHUNK, IN_FLIGHT, Progress, bounded_map, chunks, load_chunk, worker_init
+from blat_core.data.resolve import check_pattern, has_wildcard, listing_index, usable_rows
 from blat_core.data.shards import ShardWriter, shard_name
-from blat_core.data.sources import inside_root, list_audio
+from blat_core.data.sources import inside_root
 from blat_core.params import ParamsError, bounded
-from blat_core.runtime import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -159,151 +156,6 @@ class PrepareError(RuntimeError):
     """The dataset has more bad input than `prepare.max_bad_fraction` allows."""
 
 
-# ---------------------------------------------------------------- decoding (runs in worker processes)
-def _load_job(job: tuple):
-    return load_clip(*job)
-
-
-def _load_chunk(jobs: list[tuple]) -> list:
-    return [_load_job(job) for job in jobs]
-
-
-CHUNK = 8  # clips per task sent to a decoding worker
-IN_FLIGHT = 4  # tasks queued per worker: decoded clips waiting for the writer stay O(workers), not O(dataset)
-
-
-def bounded_map(pool: Executor, function: Callable, items: Iterable, window: int) -> Iterator:
-    """`function` over `items` in `pool`, in order, with at most `window` calls submitted and not yet consumed:
-    the input is pulled only as results are taken (`Executor.map` submits every item at once, and its finished
-    results then wait for a slow consumer)."""
-    items, pending = iter(items), deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= window:
-            break
-    while pending:
-        result = pending.popleft().result()
-        for item in items:
-            pending.append(pool.submit(function, item))
-            break
-        yield result
-
-
-def _chunks(jobs: list[tuple], size: int) -> Iterator[list[tuple]]:
-    for start in range(0, len(jobs), size):
-        yield jobs[start : start + size]
-
-
-def _worker_init(parent: int) -> None:
-    import torch
-
-    die_with_parent(parent)  # a SIGKILLed stage must not leave its decoding workers running
-    torch.set_num_threads(1)  # one decoding process per core; no thread oversubscription
-
-
-class Progress:
-    """Resume state of a prepare run, in a scratch folder (never an output): the shards written so far and,
-    per shard, the manifest rows and skipped clips it closed with. One JSON line per finished shard, written
-    after the shard, so a run killed at any point resumes from its last whole shard; a line cut short by the
-    kill, and a shard written after the last line, are redone. `key` names the inputs (params, scan
-    fingerprint, listing, code): a run with other inputs starts over."""
-
-    FILE = "progress.jsonl"
-
-    def __init__(self, folder: Path, key: str):
-        self.folder, self.key = Path(folder), key
-        self.jobs, self.shards, self.records, self.problems = 0, 0, [], []
-        self._lines: list[str] = []
-        self._handle = None
-
-    def load(self) -> None:
-        """Take over the finished shards of an earlier run with the same key (nothing otherwise)."""
-        path = self.folder / self.FILE
-        lines = path.read_text().splitlines() if path.is_file() else []
-        try:
-            same = bool(lines) and json.loads(lines[0]).get("key") == self.key
-        except (json.JSONDecodeError, AttributeError):
-            same = False
-        if lines and not same:
-            log.info("%s: an earlier partial run had other inputs; starting over", self.folder)
-        for line in lines[1:] if same else []:
-            try:
-                step = json.loads(line)
-            except json.JSONDecodeError:
-                break  # the last line, cut short by the kill
-            if not (self.folder / shard_name(step["shards"] - 1)).is_file():
-                break
-            self.jobs, self.shards = step["jobs"], step["shards"]
-            self.records.extend(step["records"])
-            self.problems.extend(Problem(*p) for p in step["problems"])
-            self._lines.append(line)
-
-    def start(self) -> None:
-        """Rewrite the log to exactly what `load` took over, and open it for the next shards."""
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / self.FILE
-        path.write_text("".join(f"{line}\n" for line in [json.dumps({"key": self.key}), *self._lines]))
-        self._handle = path.open("a")
-
-    def save(self, jobs: int, shards: int, records: list[dict], problems: list[Problem]) -> None:
-        """Record a finished shard: `jobs` clips consumed before the first one of the next shard."""
-        step = {"jobs": jobs, "shards": shards, "records": records,
-                "problems": [[p.ref, p.audio_id, p.reason, p.detail] for p in problems]}  # fmt: skip
-        self._handle.write(json.dumps(step) + "\n")
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-
-    def finish(self) -> None:
-        """The run completed: its shards were moved out; nothing is left to resume."""
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def usable_rows(
-    rows: list[SourceRow], root: Path, name: str, index: ListingIndex | None = None
-) -> tuple[list[tuple[SourceRow, str]], list[Problem]]:
-    """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
-    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`). With an `index` (the
-    pattern has wildcards) each row's path is first resolved against the listing: `missing_audio` when no
-    listed file matches, `ambiguous_audio` when several do; `source_path` becomes the file found."""
-    kept, problems, first = [], [], {}
-    for row in rows:
-        if index is not None:
-            found = index.matches(row.source_path)
-            if len(found) != 1:
-                if found:
-                    more = f" (and {len(found) - 2} more)" if len(found) > 2 else ""
-                    detail = (f"{row.source_path!r} matches both {found[0]!r} and {found[1]!r}{more}; "
-                              f"make prepare.datasets.{name}.audio_pattern narrower")  # fmt: skip
-                    problems.append(Problem(row.ref, row.audio_id, "ambiguous_audio", detail))
-                else:
-                    detail = f"no listed file in {root} matches {row.source_path!r}"
-                    problems.append(Problem(row.ref, row.audio_id, "missing_audio", detail))
-                continue
-            row.source_path = found[0]
-        path = inside_root(root, row.source_path)
-        if path is None:
-            detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
-            problems.append(Problem(row.ref, row.audio_id, "outside_audio_root", detail))
-        elif row.audio_id in first:
-            detail = f"audio id {row.audio_id!r} is already used by {first[row.audio_id]}"
-            problems.append(Problem(row.ref, row.audio_id, "duplicate_id", detail))
-        else:
-            first[row.audio_id] = row.ref
-            kept.append((row, path))
-    return kept, problems
-
-
-def listing_index(audio_root: Path, listing: list[str] | None) -> ListingIndex:
-    """The index wildcard patterns resolve against: the scan's listing, or (no scan at hand) a new one."""
-    if listing is None:
-        listing = [p.as_posix() for p in list_audio(audio_root)[0]] if audio_root.is_dir() else []
-    log.info("resolving audio paths against a listing of %d files", len(listing))
-    return ListingIndex(listing)
-
-
 # ---------------------------------------------------------------- the stage's work
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -372,9 +224,9 @@ def prepare_dataset(
     skipped_rows.update(p.reason for p in problems[len(read.problems) + len(refused) :])
     new_records, new_problems = [], []
     window = IN_FLIGHT * max(1, workers)
-    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=_worker_init, initargs=(os.getpid(),)) as pool:
-        chunks = bounded_map(pool, _load_chunk, _chunks(jobs[done:], CHUNK), window)
-        loaded = (clip for chunk in chunks for clip in chunk)
+    with ProcessPoolExecutor(max_workers=max(1, workers), initializer=worker_init, initargs=(os.getpid(),)) as pool:
+        decoded = bounded_map(pool, load_chunk, chunks(jobs[done:], CHUNK), window)
+        loaded = (clip for chunk in decoded for clip in chunk)
         for i, row, (samples, reason, detail) in tqdm(
             zip(range(done, len(jobs)), rows[done:], loaded, strict=True), total=len(jobs), initial=done,
             desc=f"prepare {name}", mininterval=2.0,

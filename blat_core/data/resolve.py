@@ -17,8 +17,15 @@ built once, keyed by file name (or stem), so resolving is O(files + rows).
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Iterable
+from pathlib import Path
+
+from blat_core.data.datasets.common import Problem, SourceRow
+from blat_core.data.sources import inside_root, list_audio
+
+log = logging.getLogger(__name__)
 
 ANY_EXTENSION = ".*"
 
@@ -96,3 +103,46 @@ class ListingIndex:
             if matcher.fullmatch(folder + "/" if folder else ""):
                 found.append(path)
         return sorted(found)
+
+
+def usable_rows(
+    rows: list[SourceRow], root: Path, name: str, index: ListingIndex | None = None
+) -> tuple[list[tuple[SourceRow, str]], list[Problem]]:
+    """(row, its audio path) for the rows whose audio lies inside the dataset's audio folder, one per audio
+    id (the first); the others as problems (`outside_audio_root`, `duplicate_id`). With an `index` (the
+    pattern has wildcards) each row's path is first resolved against the listing: `missing_audio` when no
+    listed file matches, `ambiguous_audio` when several do; `source_path` becomes the file found."""
+    kept, problems, first = [], [], {}
+    for row in rows:
+        if index is not None:
+            found = index.matches(row.source_path)
+            if len(found) != 1:
+                if found:
+                    more = f" (and {len(found) - 2} more)" if len(found) > 2 else ""
+                    detail = (f"{row.source_path!r} matches both {found[0]!r} and {found[1]!r}{more}; "
+                              f"make prepare.datasets.{name}.audio_pattern narrower")  # fmt: skip
+                    problems.append(Problem(row.ref, row.audio_id, "ambiguous_audio", detail))
+                else:
+                    detail = f"no listed file in {root} matches {row.source_path!r}"
+                    problems.append(Problem(row.ref, row.audio_id, "missing_audio", detail))
+                continue
+            row.source_path = found[0]
+        path = inside_root(root, row.source_path)
+        if path is None:
+            detail = f"{row.source_path!r} is absolute or climbs out of prepare.datasets.{name}.audio"
+            problems.append(Problem(row.ref, row.audio_id, "outside_audio_root", detail))
+        elif row.audio_id in first:
+            detail = f"audio id {row.audio_id!r} is already used by {first[row.audio_id]}"
+            problems.append(Problem(row.ref, row.audio_id, "duplicate_id", detail))
+        else:
+            first[row.audio_id] = row.ref
+            kept.append((row, path))
+    return kept, problems
+
+
+def listing_index(audio_root: Path, listing: list[str] | None) -> ListingIndex:
+    """The index wildcard patterns resolve against: the scan's listing, or (no scan at hand) a new one."""
+    if listing is None:
+        listing = [p.as_posix() for p in list_audio(audio_root)[0]] if audio_root.is_dir() else []
+    log.info("resolving audio paths against a listing of %d files", len(listing))
+    return ListingIndex(listing)
