@@ -3,6 +3,7 @@ exactly the batches (and crops) an uninterrupted one would."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -10,11 +11,18 @@ import torch
 
 
 def epoch_batches(seed: int, step: int, num_items: int, batch_size: int) -> np.ndarray:
-    """Indices of batch `step`: a fresh permutation per epoch (seed, epoch), last partial batch dropped."""
+    """Indices of batch `step`: a fresh permutation per epoch (seed, epoch), last partial batch dropped. The
+    permutation is drawn once per epoch, not per step: a step costs O(batch), not O(dataset)."""
     per_epoch = max(1, num_items // batch_size)
     epoch, position = divmod(step, per_epoch)
+    return _permutation(seed, epoch, num_items)[position * batch_size : (position + 1) * batch_size].copy()
+
+
+@functools.lru_cache(maxsize=2)
+def _permutation(seed: int, epoch: int, num_items: int) -> np.ndarray:
     order = np.random.default_rng([seed, epoch]).permutation(num_items)
-    return order[position * batch_size : (position + 1) * batch_size]
+    order.flags.writeable = False
+    return order
 
 
 def balanced_batches(seed: int, step: int, class_members: list[np.ndarray], batch_size: int) -> np.ndarray:
