@@ -62,13 +62,14 @@ def rehearsal_params(roots: dict, panns, bert) -> dict:
 
 
 @pytest.mark.slow
-def test_the_paper_profile_runs_every_stage_to_the_report(tmp_path_factory):
+def test_the_paper_profile_runs_every_stage_to_the_report(tmp_path):
     from blat_core.data.demo.corpus import DemoParams, build_corpus
     from blat_core.params import from_dict
 
     started = time.perf_counter()
-    inputs = tmp_path_factory.mktemp("paper_inputs")
-    work = tmp_path_factory.mktemp("paper_project")
+    inputs, work = tmp_path / "inputs", tmp_path / "project"  # tmp_path: 2.3 GB, deleted once the test passes
+    for folder in (inputs, work, tmp_path / "home"):
+        folder.mkdir()
     panns = panns_checkpoint(inputs / "models" / "Cnn14_mAP=0.431.pth")
     bert = bert_medium_folder(inputs / "models" / "bert-medium")
     draft = rehearsal_params({}, panns, bert)
@@ -77,7 +78,7 @@ def test_the_paper_profile_runs_every_stage_to_the_report(tmp_path_factory):
     params = rehearsal_params(roots, panns, bert)
     paper = yaml.safe_load((ROOT / "params.paper.yaml").read_text())
     assert params["audio_encoder"] == paper["audio_encoder"] and params["pretrain"]["embed_dim"] == 1024
-    env = make_project(work, tmp_path_factory.mktemp("paper_home"), params)
+    env = make_project(work, tmp_path / "home", params)
     output = run([sys.executable, "-m", "dvc", "repro"], work, env)
     elapsed = time.perf_counter() - started
 
