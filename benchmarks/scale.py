@@ -84,15 +84,20 @@ def build_audioset(root: Path, clips: int, seconds: float, seed: int = 0) -> Non
         (meta / f"{split}_segments.csv").write_text(header + "".join(lines))
 
 
-def build_metadata_only(folder: Path, rows: int, classes_from: Path) -> None:
-    """A prepared AudioSet manifest of `rows` rows and no audio (the metadata paths at paper size)."""
+def build_metadata_only(folder: Path, rows: int, classes_from: Path | None = None) -> None:
+    """A prepared AudioSet manifest of `rows` rows and no audio (the metadata paths at paper size); its classes.csv
+    copied from a prepared set (or written as prepare writes it for build_audioset's classes)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from blat_core.data.prepare import MANIFEST_SCHEMA
 
     folder.mkdir(parents=True)
-    shutil.copy(classes_from / "classes.csv", folder / "classes.csv")
+    if classes_from is not None:
+        shutil.copy(classes_from / "classes.csv", folder / "classes.csv")
+    else:
+        lines = [f"{i},/m/scale{i:03d},Class {i}\n" for i in range(CLASSES)]
+        (folder / "classes.csv").write_text("index,mid,display_name\n" + "".join(lines))
     ids = youtube_ids(rows, 1)
     splits = [split_of(i, rows) for i in range(rows)]
     mids = [[f"/m/scale{c:03d}" for c in sorted({i % CLASSES, (i * 7 + 3) % CLASSES})] for i in range(rows)]

@@ -114,6 +114,6 @@ def test_table4_reuses_the_features_stage_frames_for_the_tagger(prepared, encode
     data = captioning.caption_data(dataset, "evaluation", None, 4, "cpu", training=False, stored=stored)
     for audio_id, frames in zip(data.ids, data.frames, strict=True):
         np.testing.assert_array_equal(frames, stored.frames(audio_id).astype(np.float32))
-    monkeypatch.setattr(stored, "_where", {k: v for k, v in stored._where.items() if k != data.ids[0]})
+    monkeypatch.setattr(stored, "_row", {k: v for k, v in stored._row.items() if k != data.ids[0]})
     with pytest.raises(ValueError, match="re-run `dvc repro features@clotho`"):
         captioning.caption_data(dataset, "evaluation", None, 4, "cpu", training=False, stored=stored)

@@ -50,7 +50,8 @@ def extract(
         partial.mkdir(parents=True)
     ranks.barrier()
     # Longest clips first (less padding per batch); rank r takes every world-th clip.
-    ids = sorted(prepared.ids, key=lambda i: (-prepared.row(i)["num_samples"], i))[ranks.rank :: ranks.world]
+    order = sorted(zip((-prepared.lengths()).tolist(), prepared.ids, strict=True))
+    ids = [audio_id for _, audio_id in order][ranks.rank :: ranks.world]
     prefix = f"frames_r{ranks.rank}"
     writer = ShardWriter(partial, params.shard_size_mb * 2**20, {"dataset": prepared.name}, prefix, "frames")
     records, started = [], time.perf_counter()

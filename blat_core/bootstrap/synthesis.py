@@ -84,11 +84,10 @@ def select_clips(
     """Apply the synthesis filter (see the module docstring) to every prepared AudioSet clip."""
     allowed = {mid for row in audiocaps.rows() if row["split"] in label_splits for mid in row["tag_mids"]}
     have_features = set(features.ids)
-    trainable = audioset.training_ids()  # the leakage gate
     dropped: Counter = Counter({reason: 0 for reason in REASONS})
     kept, tags = [], {}
-    for row in audioset.rows():
-        if row["audio_id"] not in trainable:
+    for row, trainable in zip(audioset.rows(), audioset.training_mask(), strict=True):  # the leakage gate
+        if not trainable:
             dropped["evaluation_split" if row["split"] in recipe("audioset").eval_splits else "evaluation_overlap"] += 1
         elif not set(row["tag_mids"]) <= allowed:
             dropped["tags_not_in_audiocaps"] += 1
@@ -110,7 +109,7 @@ def caption_chunk(
     device,
 ) -> pa.Table:
     """Beam-search captions for `audio_ids`, batched; longest clips first within the chunk (less padding)."""
-    order = sorted(audio_ids, key=lambda a: (-len(features.frames(a)), a))
+    order = sorted(audio_ids, key=lambda a: (-features.num_frames(a), a))
     rows = {"audio_id": [], "caption": [], "tags": [], "score": []}
     for start in range(0, len(order), params.batch_size):
         batch_ids = order[start : start + params.batch_size]

@@ -16,6 +16,8 @@ import stat
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
+
 from blat_core.atomic import atomic_path
 from blat_core.data.prepared import PreparedDataset
 
@@ -117,12 +119,13 @@ def coverage(prepared: PreparedDataset, scored: list[str], allowed: set[str] | N
              id_list: dict | None = None) -> dict:  # fmt: skip
     """Per split of the scored clips: clips listed by the metadata, prepared, scored, and why the rest were not
     (`not_prepared`: the prepare stage's skip reasons; `not_scored`: prepared but left out, by reason)."""
-    split_of = dict(zip(prepared.ids, prepared.columns["split"], strict=True))
-    scored_set = set(scored)
+    codes, names = prepared.split_codes()  # columnar: AudioSet's 2M rows, not a dict of them
+    ids, scored_set = prepared.ids, set(scored)
     counts = prepared.split_counts()
     out = {}
-    for split in sorted({split_of[i] for i in scored}):
-        in_split = [i for i, s in split_of.items() if s == split]
+    for code in sorted({int(codes[prepared.position(i)]) for i in scored}, key=names.__getitem__):
+        split = names[code]
+        in_split = [ids[row] for row in np.flatnonzero(codes == code)]
         left = [i for i in in_split if i not in scored_set]
         outside = sum(1 for i in left if allowed is not None and i not in allowed)
         not_scored = {NOT_IN_LIST: outside, unscored: len(left) - outside}

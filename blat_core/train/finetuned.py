@@ -52,7 +52,7 @@ def keep_finetuned(name: str, params: FinetunedParams, models_root: Path, prepar
                           f"(a dataset of prepare.datasets: `dvc repro prepare@{params.dataset}`)")  # fmt: skip
     prepared = PreparedDataset(folder)
     try:
-        data = labelled_clips(prepared).used(train=True)
+        data = labelled_clips(prepared, used=True)
     except ValueError as error:
         raise ParamsError(f"{where}.dataset: {error}") from None
     train, test = data.evaluation_sets()[0]

@@ -25,7 +25,7 @@ def mean_average_precision(targets: np.ndarray, scores: np.ndarray) -> tuple[flo
 
 def label_frequency_map(train_targets: np.ndarray, eval_targets: np.ndarray) -> float:
     """The chance baseline: every clip scored by each class's training frequency."""
-    scores = np.broadcast_to(train_targets.mean(axis=0), eval_targets.shape)
+    scores = np.broadcast_to(train_targets.mean(axis=0, dtype=np.float32), eval_targets.shape)  # bool or float 0/1
     return mean_average_precision(eval_targets, scores)[0]
 
 

@@ -67,7 +67,7 @@ def zeroshot(task: ZeroShotTask, models_root: Path, prepared_root: Path, device,
     for model_name in task.models:
         model, tokenizer, _ = load_blat(model_folder(models_root, model_name), device)
         for dataset in task.datasets:
-            data = restrict(labelled_clips(PreparedDataset(prepared_root / dataset)).used(train=False),
+            data = restrict(labelled_clips(PreparedDataset(prepared_root / dataset), used=False),
                             task.id_lists, "zeroshot")  # fmt: skip
             audio = embed_clips(model, PreparedDataset(prepared_root / dataset), data.audio_ids, task.batch_size,
                                 device)  # fmt: skip
@@ -112,7 +112,7 @@ def linear_probe(task: LinearProbeTask, models_root: Path, prepared_root: Path, 
     out = {}
     for dataset in task.datasets:
         prepared = PreparedDataset(prepared_root / dataset)
-        data = restrict(labelled_clips(prepared).used(train=True), task.id_lists, "linear_probe")
+        data = restrict(labelled_clips(prepared, used=True), task.id_lists, "linear_probe")
         for model_name in task.models:
             embeddings = clip_embeddings(model_name, models_root, prepared, data.audio_ids, task.batch_size, device)
             runs = [
@@ -149,7 +149,7 @@ def finetune(task: FineTuneTask, models_root: Path, prepared_root: Path, device,
     out = {}
     for dataset in task.datasets:
         prepared = PreparedDataset(prepared_root / dataset)
-        data = restrict(labelled_clips(prepared).used(train=True), task.id_lists, "finetune")
+        data = restrict(labelled_clips(prepared, used=True), task.id_lists, "finetune")
         sets = data.evaluation_sets()
         sets = sets[: task.max_sets] if task.max_sets else sets
         max_samples = int(task.max_seconds * prepared.sample_rate)

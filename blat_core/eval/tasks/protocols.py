@@ -27,7 +27,7 @@ def _sets(prepared: dict[str, PreparedDataset], task) -> dict[str, int]:
     """Per classification set: how many folds / standard splits were evaluated (fine-tuning may stop at max_sets)."""
     out = {}
     for dataset, folder in prepared.items():
-        count = len(labelled_clips(folder).evaluation_sets())
+        count = len(labelled_clips(folder, used=False).evaluation_sets())  # the same sets, fewer targets
         limit = getattr(task, "max_sets", 0)
         out[dataset] = min(count, limit) if limit else count
     return out
