@@ -162,7 +162,9 @@ def _run_op(op: str, data: Path, work: Path) -> dict:
     elif op == "training_ids":
         items = len(PreparedDataset(prepared).training_ids())
     elif op == "labelled":
-        items = len(labelled_clips(PreparedDataset(prepared)).audio_ids)
+        dataset = PreparedDataset(prepared)  # as the linear probe and fine-tune read it: targets for used clips
+        labelled_clips(dataset, used=True)
+        items = len(dataset)
     elif op == "selection":
         audioset = PreparedDataset(prepared)
 
@@ -172,7 +174,8 @@ def _run_op(op: str, data: Path, work: Path) -> dict:
         selection = select_clips(audioset, audioset, Features(), ["balanced_train", "unbalanced_train"])
         items = len(selection.audio_ids) + sum(selection.dropped.values())
     elif op == "sampler":
-        count, steps = len(PreparedDataset(prepared)), 200
+        count = len(PreparedDataset(prepared))
+        steps = max(200, count // 64)  # one epoch: its single permutation amortised as in training
         started = time.perf_counter()  # the per-step cost, not opening the set
         for step in range(steps):
             epoch_batches(0, step, count, 64)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 from blat_core.atomic import write_json
 from blat_core.data.prepared import PreparedDataset
+from blat_core.data.sources import cache_name, stat_key
 from blat_core.params import ParamsError
 
 KEY = "pretrain.real_datasets"
@@ -28,9 +28,8 @@ def folder_digest(folder: Path, cache: Path | None = None) -> str:
     AudioCaps + Clotho + MACS at paper scale (≈45 GB of shards) costs a few hundred `stat`s, not a full read.
     The value is the same with or without the cache."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    stats = [[p.relative_to(folder).as_posix(), *_stat(p)] for p in files]
-    record = Path(cache) / f"{hashlib.blake2b(os.path.realpath(folder).encode(), digest_size=8).hexdigest()}.json" \
-        if cache is not None else None  # fmt: skip
+    stats = [[p.relative_to(folder).as_posix(), *stat_key(p.stat())] for p in files]
+    record = Path(cache) / f"{cache_name(folder)}.json" if cache is not None else None
     if record is not None and record.is_file():
         try:
             known = json.loads(record.read_text())
@@ -47,11 +46,6 @@ def folder_digest(folder: Path, cache: Path | None = None) -> str:
     if record is not None:
         write_json(record, {"folder": str(folder), "files": stats, "digest": digest.hexdigest()})
     return digest.hexdigest()
-
-
-def _stat(path: Path) -> list[int]:
-    info = path.stat()
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
 def manifest_digest(folder: Path) -> str:

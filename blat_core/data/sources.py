@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from blat_core.atomic import atomic_path
+
 log = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".opus"}
@@ -139,7 +141,7 @@ def _walk_audio(root: Path) -> tuple[pa.StringArray, np.ndarray, Counter]:
             skipped["not_regular_file"] += 1
             continue
         names.append(prefix + entry.name)
-        stats.extend((info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino))
+        stats.extend(stat_key(info))
         if len(names) == _BATCH:
             chunks.append(pa.array(names, pa.string()))
             names = []
@@ -157,6 +159,17 @@ def list_audio(root: Path) -> tuple[list[Path], Counter]:
 
 
 STAT_FIELDS = ("size", "mtime_ns", "ctime_ns", "inode")  # what says a file is unchanged since it was digested
+
+
+def stat_key(info: os.stat_result) -> tuple[int, int, int, int]:
+    """A file's STAT_FIELDS: while they are the same, its digest is still good (ctime catches a same-size edit
+    whose mtime was put back)."""
+    return info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino
+
+
+def cache_name(folder: str | Path) -> str:
+    """A stable file name for what is cached of `folder` (its real path, hashed)."""
+    return hashlib.blake2b(os.path.realpath(folder).encode(), digest_size=8).hexdigest()
 _BATCH = 1 << 16  # files per step of the digest loops: bounded futures and temporaries
 
 
@@ -200,8 +213,7 @@ def audio_listing(root: Path, threads: int = 16, cache: Path | None = None) -> t
 
 
 def _cache_file(cache: Path, root: Path) -> Path:
-    key = hashlib.blake2b(os.path.realpath(root).encode(), digest_size=8).hexdigest()
-    return Path(cache) / f"listing_{key}.parquet"
+    return Path(cache) / f"listing_{cache_name(root)}.parquet"
 
 
 def _cached_digests(cache_file: Path | None, names: pa.StringArray, stats: np.ndarray) -> tuple[pa.Array, np.ndarray]:
@@ -241,8 +253,6 @@ def _cached_digests(cache_file: Path | None, names: pa.StringArray, stats: np.nd
 
 
 def _write_cache(cache_file: Path, names: pa.StringArray, stats: np.ndarray, digests: pa.Array) -> None:
-    from blat_core.atomic import atomic_path
-
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     columns = {"path": names, **{field: pa.array(stats[:, i]) for i, field in enumerate(STAT_FIELDS)},
                "digest": digests}  # fmt: skip
