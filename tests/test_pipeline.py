@@ -209,10 +209,10 @@ def test_push_clone_pull_then_repro_does_nothing(project, tmp_path, request, kin
 
 
 @pytest.mark.slow
-def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path, tiny_corpus):
+def test_changed_audio_folder_reruns_only_its_prepare(project, tmp_path_factory, tiny_corpus):
     """With dataset roots outside DVC (as real data is), replacing one audio file re-runs only its prepare."""
     work, env = project
-    external = tmp_path / "datasets"
+    external = tmp_path_factory.mktemp("external") / "datasets"  # lives as long as the project: later tests use it
     shutil.copytree(tiny_corpus, external)
     params = relocated(yaml.safe_load((work / "params.yaml").read_text()), external)
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
