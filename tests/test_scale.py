@@ -79,11 +79,12 @@ def test_a_shard_is_opened_as_hdf5_once_whatever_the_reads_evict(tmp_path, monke
     original = h5py.File
     monkeypatch.setattr(shards.h5py, "File", lambda path, *a, **k: opened.append(Path(path).name) or original(
         path, *a, **k))  # fmt: skip
+    monkeypatch.setattr(shards, "DESCRIPTORS", shards.DescriptorPool(limit=4))
     data = PreparedDataset(folder)
-    data._files.max_open = 4
     order = [*data.ids, *data.ids[::-1], *data.ids[::7]]
     waves = [data.waveform(audio_id) for audio_id in order]
     assert sorted(opened) == sorted(set(opened)) and len(opened) == 60  # each shard once, for its layout
+    assert shards.DESCRIPTORS.open_count == 4
     for audio_id, wave in zip(order, waves, strict=True):
         row = data.row(audio_id)
         with original(folder / shards.shard_name(row["shard"]), "r") as handle:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -62,11 +63,70 @@ class ShardWriter:
         return self.index
 
 
+MAX_HANDLES = 16  # HDF5 handles per ShardFiles, for files `read` cannot pread (chunked or compressed)
+
+
 def descriptor_budget() -> int:
-    """Open shard files per ShardFiles (per process): 64 under the usual soft limit of 1,024 descriptors, a
-    sixteenth of a lower one (a stage holds a few sets; every DataLoader worker is its own process)."""
+    """Plain shard descriptors a process keeps open: a quarter of its soft limit, at most 4,096 (256 under the
+    usual 1,024: AudioSet's ≈1,240 shards stay open from a soft limit of 4,960, `ulimit -n 8192`)."""
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    return 64 if soft == resource.RLIM_INFINITY else max(4, min(64, soft // 16))
+    return 4096 if soft == resource.RLIM_INFINITY else max(4, min(4096, soft // 4))
+
+
+class DescriptorPool:
+    """Read-only descriptors of shard files, shared by every ShardFiles of a process (so several open sets stay
+    within one budget), least recently used closed first. A forked child closes its copies of the parent's."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self._open: OrderedDict[str, int] = OrderedDict()
+        self._pid = os.getpid()
+        self._lock = threading.Lock()  # a descriptor is not closed by another thread while it is read
+
+    def pread(self, path: str, buffer: bytearray, offset: int) -> int:
+        """Read into `buffer` from byte `offset` of file `path`; returns the bytes read."""
+        with self._lock:
+            return os.preadv(self._descriptor(path), [buffer], offset)
+
+    def _descriptor(self, path: str) -> int:
+        if self._pid != os.getpid():
+            self._close_all()
+            self._pid = os.getpid()
+        fd = self._open.get(path)
+        if fd is not None:
+            self._open.move_to_end(path)
+            return fd
+        if self.limit is None:
+            self.limit = descriptor_budget()
+        while len(self._open) >= self.limit:
+            os.close(self._open.popitem(last=False)[1])
+        fd = self._open[path] = os.open(path, os.O_RDONLY)
+        return fd
+
+    def forget(self, prefix: str) -> None:
+        """Close the descriptors of the files under folder path `prefix` (ending in a separator)."""
+        with self._lock:
+            for path in [p for p in self._open if p.startswith(prefix)]:
+                os.close(self._open.pop(path))
+
+    def _close_all(self) -> None:
+        for fd in self._open.values():
+            os.close(fd)
+        self._open = OrderedDict()
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (another thread may have held the parent's) and none of its files."""
+        self._lock = threading.Lock()
+        self._close_all()
+        self._pid = os.getpid()
+
+    @property
+    def open_count(self) -> int:
+        return len(self._open)
+
+
+DESCRIPTORS = DescriptorPool()
+os.register_at_fork(after_in_child=DESCRIPTORS.after_fork)
 
 
 class ShardFiles:
@@ -74,22 +134,16 @@ class ShardFiles:
     DataLoader worker) or a pickle, each process opens its own. A contiguous dataset (how ShardWriter writes them)
     is read with one `pread` at the byte offset HDF5 gives for it, found once per shard: a plain descriptor opens in
     microseconds where an HDF5 handle takes a few hundred, so random reads across AudioSet's ≈1,240 shards cost the
-    same per clip as across 6. At most `max_open` descriptors (and as many HDF5 handles, for chunked or compressed
-    files we did not write) stay open, least recently used closed first: `descriptor_budget()`, far below the
-    process's soft limit."""
+    same per clip as across 6. The descriptors come from the process's `DESCRIPTORS` pool (`descriptor_budget()`,
+    a quarter of the soft limit); at most `max_open` HDF5 handles, for chunked or compressed files we did not write."""
 
-    def __init__(self, folder: Path, max_open: int | None = None):
-        self.folder = Path(folder)
-        self.max_open = descriptor_budget() if max_open is None else max(1, max_open)
+    def __init__(self, folder: Path, max_open: int = MAX_HANDLES):
+        self.folder, self.max_open = Path(folder), max(1, max_open)
         self._prefix = f"{self.folder}{os.sep}"  # a plain string path opens faster than a Path
         self._pid = -1
         self._reset()
 
     def _reset(self) -> None:
-        if self._pid not in (-1, os.getpid()):  # a forked child: its copies of the parent's plain descriptors
-            for fd in self._fds.values():
-                os.close(fd)
-        self._fds: OrderedDict[str, int] = OrderedDict()
         self._handles: OrderedDict[str, h5py.File] = OrderedDict()
         self._layouts: dict[tuple[str, str], tuple | None] = {}  # (file, dataset) -> where its rows lie, or None
         self._pid = os.getpid()
@@ -108,7 +162,7 @@ class ShardFiles:
         count = max(0, min(start + count, rows) - start)
         row_bytes = dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
         buffer = bytearray(count * row_bytes)
-        if count and os.preadv(self._fd(name), [buffer], base + start * row_bytes) != len(buffer):
+        if count and DESCRIPTORS.pread(self._prefix + name, buffer, base + start * row_bytes) != len(buffer):
             raise OSError(f"{self.folder / name} is shorter than its {dataset!r} dataset: the shard is truncated; "
                           "re-run the stage that wrote it")  # fmt: skip
         return np.frombuffer(buffer, dtype=dtype).reshape(count, *row_shape)
@@ -121,16 +175,6 @@ class ShardFiles:
             if data.chunks is not None or offset is None or data.ndim == 0:
                 return None
             return offset, data.dtype, data.shape[1:], data.shape[0]
-
-    def _fd(self, name: str) -> int:
-        fd = self._fds.get(name)
-        if fd is not None:
-            self._fds.move_to_end(name)
-            return fd
-        while len(self._fds) >= self.max_open:
-            os.close(self._fds.popitem(last=False)[1])
-        fd = self._fds[name] = os.open(self._prefix + name, os.O_RDONLY)
-        return fd
 
     def get(self, name: str) -> h5py.File:
         """An open HDF5 handle of shard `name` (for datasets `read` cannot pread)."""
@@ -146,8 +190,7 @@ class ShardFiles:
         return handle
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
+        DESCRIPTORS.forget(self._prefix)
         for handle in self._handles.values():
             handle.close()
         self._pid = -1
